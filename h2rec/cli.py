@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for noisy in ("great_expectations", "httpx", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return int(module.main(sub_args) or 0)
     except H2RecError as e:

@@ -1,0 +1,1 @@
+"""Prefect flows: orchestration only. All work happens in `h2rec` library calls."""

@@ -1,0 +1,66 @@
+"""Shared fixtures: a small slice of the real default dataset laid out as a project."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+import h2rec  # noqa: F401  (applies the offline/telemetry environment)
+
+ROOT = Path(__file__).resolve().parents[1]
+SCIENTIFIC = ROOT / "datasets" / "amazon-scientific"
+BEAUTY = ROOT / "datasets" / "amazon-beauty"
+SLICE_USERS = 1500
+
+
+def write_scientific_slice(dest: Path, n_users: int = SLICE_USERS) -> tuple[Path, Path]:
+    """The first `n_users` users of the real Scientific data, with the items they touch."""
+    inter = json.loads((SCIENTIFIC / "Scientific.inter.json").read_text())
+    users = dict(list(inter.items())[:n_users])
+    items_used = {str(i) for seq in users.values() for i in seq}
+    meta = json.load(gzip.open(SCIENTIFIC / "Scientific.item.json.gz", "rt"))
+    dest.mkdir(parents=True, exist_ok=True)
+    inter_path, items_path = dest / "inter.json", dest / "items.json.gz"
+    inter_path.write_text(json.dumps(users))
+    with gzip.open(items_path, "wt") as fh:
+        json.dump({k: v for k, v in meta.items() if k in items_used}, fh)
+    return inter_path, items_path
+
+
+def project_params(dataset_dir: Path) -> dict:
+    """params.yaml of the repo, pointed at the slice and relaxed for its size."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"]["dataset"] = "scientific"
+    params["data"]["sources"]["scientific"].update(
+        interactions=str(dataset_dir / "inter.json"), items=str(dataset_dir / "items.json.gz")
+    )
+    params["preprocess"]["k_core"] = 3
+    return params
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch) -> Path:
+    """A working directory holding a params.yaml that points at a slice of real data."""
+    write_scientific_slice(tmp_path / "datasets" / "slice")
+    params = project_params(tmp_path / "datasets" / "slice")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def copy_repo_files():
+    def copy(dest: Path, *names: str) -> None:
+        for name in names:
+            src = ROOT / name
+            if src.is_dir():
+                shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(src, dest / name)
+
+    return copy
