@@ -1,0 +1,1 @@
+"""Model lifecycle: registration, the champion gate, and serving the registered model."""
