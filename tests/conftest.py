@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -64,3 +67,27 @@ def copy_repo_files():
                 shutil.copy2(src, dest / name)
 
     return copy
+
+
+def run(cmd: list[str], cwd: Path, env: dict | None = None) -> str:
+    """Run a command with this interpreter's scripts (h2rec, dvc, prefect) first on PATH."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    done = subprocess.run(cmd, cwd=cwd, env={**os.environ, **(env or {}), "PATH": path}, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture
+def dvc_project(tmp_path, copy_repo_files, monkeypatch) -> Path:
+    """A scratch git + DVC repository with the project's code, dvc.yaml and a real-data slice."""
+    copy_repo_files(tmp_path, "h2rec", "flows", "dvc.yaml", ".dvcignore", "prefect.yaml")
+    write_scientific_slice(tmp_path / "datasets" / "slice")
+    params = project_params(Path("datasets/slice"))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    run(["git", "init", "-q"], tmp_path)
+    run([*git, "commit", "-q", "--allow-empty", "-m", "init"], tmp_path)
+    run(["dvc", "init", "-q"], tmp_path)
+    run(["dvc", "config", "core.analytics", "false"], tmp_path)
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    return tmp_path
