@@ -16,6 +16,17 @@ from h2rec.data.split import Prepared
 from h2rec.validation.gx import Check, run_checks
 
 SPLITS = ["train", "valid", "test"]
+# Ids are opaque strings (so "-5" is a valid id), but never empty, huge or control characters.
+MAX_ID_LENGTH = 256
+CONTROL_CHARS = r"[\x00-\x1f\x7f]"
+
+
+def _id_expectations(column: str) -> list:
+    return [
+        gxe.ExpectColumnValuesToNotBeNull(column=column),
+        gxe.ExpectColumnValueLengthsToBeBetween(column=column, min_value=1, max_value=MAX_ID_LENGTH),
+        gxe.ExpectColumnValuesToNotMatchRegex(column=column, regex=CONTROL_CHARS),
+    ]
 
 
 def _text_frame(items: pd.DataFrame) -> pd.DataFrame:
@@ -35,8 +46,8 @@ def validate_canonical(
                 "interactions",
                 interactions,
                 [
-                    gxe.ExpectColumnValuesToNotBeNull(column="user_id"),
-                    gxe.ExpectColumnValuesToNotBeNull(column="item_id"),
+                    *_id_expectations("user_id"),
+                    *_id_expectations("item_id"),
                     gxe.ExpectColumnValuesToNotBeNull(column="ts"),
                     gxe.ExpectColumnValuesToBeBetween(column="ts", min_value=0, max_value=cfg.max_timestamp),
                     gxe.ExpectColumnValuesToBeInSet(column="item_id", value_set=catalogue),
@@ -47,7 +58,7 @@ def validate_canonical(
                 "items",
                 _text_frame(items),
                 [
-                    gxe.ExpectColumnValuesToNotBeNull(column="item_id"),
+                    *_id_expectations("item_id"),
                     gxe.ExpectColumnValuesToBeUnique(column="item_id"),
                     gxe.ExpectColumnValuesToNotBeNull(column="text", mostly=cfg.min_text_share),
                 ],
