@@ -16,3 +16,6 @@ DATA_STATS = METRICS / "data_stats.json"
 
 REPORTS = Path("reports")
 VALIDATION_REPORTS = REPORTS / "validation"
+
+# H2Rec: PPMI co-occurrence neighbours (stage `cooccurrence`), read by L_code when enabled.
+COOCCURRENCE = Path("data/cooccurrence/ppmi.npz")

@@ -1,0 +1,64 @@
+"""H2Rec's two alignment losses, as plain functions of vectors.
+
+Both are InfoNCE over in-batch candidates on L2-normalised vectors, with possibly several
+(weighted) positives per row:
+
+    loss_i = -log( sum_j w_ij exp(s_ij / t) / sum_j exp(s_ij / t) ),   s_ij = cos(a_i, b_j)
+
+With w = identity this is the usual one-positive InfoNCE. Weights lie in [0, 1], so the loss
+is never negative; it approaches its minimum when each row's positives score highest.
+
+L_code (item level): a = SID views, b = HID views of the batch's distinct target items;
+positives are the item's own other view, items with the same full SID tuple, and optionally
+PPMI co-occurrence neighbours (weighted). Computed both ways (SID->HID and HID->SID).
+L_mask (user level): a = user vectors with some SID levels masked, b = the unmasked ones;
+the positive is the same user.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def weighted_infonce(a: torch.Tensor, b: torch.Tensor, weights: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Mean over rows of -log(sum_j w_ij e^{s_ij/t} / sum_j e^{s_ij/t}); a, b (N, d), weights (N, N)."""
+    logits = F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T / temperature
+    log_w = torch.where(weights > 0, weights.clamp_min(1e-30).log(), torch.full_like(weights, float("-inf")))
+    return (logits.logsumexp(1) - (logits + log_w).logsumexp(1)).mean()
+
+
+def two_way_infonce(a: torch.Tensor, b: torch.Tensor, weights: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Average of the a->b and b->a directions (weights transposed for the second)."""
+    return 0.5 * (weighted_infonce(a, b, weights, temperature) + weighted_infonce(b, a, weights.T, temperature))
+
+
+def positive_weights(
+    items: torch.Tensor,
+    codes: torch.Tensor | None = None,
+    neighbours: torch.Tensor | None = None,
+    neighbour_weights: torch.Tensor | None = None,
+    n_items: int | None = None,
+) -> torch.Tensor:
+    """(N, N) positive weights among distinct `items` (N,).
+
+    1 on the diagonal (an item's own other view); 1 where two items share the full SID tuple
+    (`codes` (N, L) of these items); max(w_ij, w_ji) where j is among i's co-occurrence
+    `neighbours` (I+1, k) with `neighbour_weights` (I+1, k) in [0, 1].
+    """
+    N = len(items)
+    w = torch.eye(N, device=items.device)
+    if codes is not None:
+        same = (codes[:, None, :] == codes[None, :, :]).all(-1)
+        w = torch.maximum(w, same.float())
+    if neighbours is not None and neighbour_weights is not None:
+        size = n_items + 1 if n_items is not None else int(max(items.max(), neighbours.max())) + 1
+        where = torch.full((size,), -1, dtype=torch.long, device=items.device)
+        where[items] = torch.arange(N, device=items.device)
+        cols = where[neighbours[items]]  # (N, k) batch column of each neighbour, -1 if absent
+        rows = torch.arange(N, device=items.device)[:, None].expand_as(cols)
+        keep = cols >= 0
+        cooc = torch.zeros(N, N, device=items.device)
+        cooc[rows[keep], cols[keep]] = neighbour_weights[items][keep].float()
+        w = torch.maximum(w, torch.maximum(cooc, cooc.T))
+    return w

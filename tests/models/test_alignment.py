@@ -1,0 +1,83 @@
+import math
+
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from h2rec.models.alignment import positive_weights, two_way_infonce, weighted_infonce
+
+torch.set_num_threads(1)
+
+
+def reference_infonce(a, b, w, t):
+    """Row by row, straight from the formula."""
+    a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
+    total = 0.0
+    for i in range(len(a)):
+        s = [float(a[i] @ b[j]) / t for j in range(len(b))]
+        num = sum(float(w[i, j]) * math.exp(s[j]) for j in range(len(b)))
+        den = sum(math.exp(x) for x in s)
+        total += -math.log(num / den)
+    return total / len(a)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(2, 6), seed=st.integers(0, 10_000), t=st.sampled_from([0.1, 0.5, 1.0]))
+def test_weighted_infonce_matches_the_formula(n, seed, t):
+    g = torch.Generator().manual_seed(seed)
+    a, b = torch.randn(n, 4, generator=g), torch.randn(n, 4, generator=g)
+    w = torch.eye(n) + (torch.rand(n, n, generator=g) > 0.7).float() * torch.rand(n, n, generator=g)
+    w = w.clamp(max=1.0)
+    assert math.isclose(float(weighted_infonce(a, b, w, t)), reference_infonce(a, b, w, t), rel_tol=1e-4, abs_tol=1e-5)
+
+
+def test_perfect_alignment_is_minimal_and_misalignment_costs():
+    z = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])  # two items, views identical, as far apart as possible
+    eye = torch.eye(2)
+    aligned = float(two_way_infonce(z, z, eye, 0.5))
+    assert math.isclose(aligned, math.log1p(math.exp(-4.0)), rel_tol=1e-5)  # cos +1 vs -1 at t=0.5
+    assert float(two_way_infonce(z, z.flip(0), eye, 0.5)) > 4.0  # each view closest to the other item
+    assert float(two_way_infonce(z, z, eye, 0.01)) < 1e-6  # zero in the sharp limit
+
+
+def test_loss_is_never_negative_and_extra_positives_lower_it():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(8, 16, generator=g), torch.randn(8, 16, generator=g)
+    eye = torch.eye(8)
+    more = eye.clone()
+    more[0, 1] = more[1, 0] = 1.0
+    plain, extra = float(two_way_infonce(a, b, eye, 0.5)), float(two_way_infonce(a, b, more, 0.5))
+    assert 0.0 < extra < plain
+
+
+def test_positive_weights_same_tuple_and_cooccurrence():
+    items = torch.tensor([3, 5, 7, 9])
+    codes = torch.tensor([[1, 2], [1, 2], [1, 3], [4, 4]])  # items 3 and 5 share their tuple
+    n_items = 10
+    neighbours = torch.zeros(n_items + 1, 2, dtype=torch.long)
+    weights = torch.zeros(n_items + 1, 2)
+    neighbours[7] = torch.tensor([9, 2])  # 2 is not in the batch: ignored
+    weights[7] = torch.tensor([0.5, 1.0])
+    w = positive_weights(items, codes, neighbours, weights, n_items)
+    expected = torch.eye(4)
+    expected[0, 1] = expected[1, 0] = 1.0
+    expected[2, 3] = expected[3, 2] = 0.5  # symmetrised
+    assert torch.equal(w, expected)
+    assert torch.equal(positive_weights(items), torch.eye(4))
+
+
+def test_gradients_pull_views_together():
+    g = torch.Generator().manual_seed(1)
+    a = torch.randn(6, 8, generator=g, requires_grad=True)
+    b = torch.randn(6, 8, generator=g)
+    opt = torch.optim.Adam([a], lr=0.05)
+    before = float(two_way_infonce(a, b, torch.eye(6), 0.5).detach())
+    for _ in range(100):
+        opt.zero_grad()
+        two_way_infonce(a, b, torch.eye(6), 0.5).backward()
+        opt.step()
+    after = float(two_way_infonce(a, b, torch.eye(6), 0.5).detach())
+    sim = F.normalize(a.detach(), dim=-1) @ F.normalize(b, dim=-1).T
+    assert after < before
+    assert torch.equal(sim.argmax(1), torch.arange(6))  # every item now closest to its own other view

@@ -1,0 +1,283 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from h2rec.config import PreprocessConfig
+from h2rec.data.split import prepare
+from h2rec.models.h2rec import H2Rec
+from h2rec.models.h2rec_config import H2RecConfig
+from h2rec.models.losses import NextItemLoss
+from h2rec.models.sasrec import SASRec, SASRecEncoder
+from h2rec.train.config import BackboneConfig
+from h2rec.train.data import Batch, SeqDataset
+from tests.conftest import SCIENTIFIC
+
+torch.set_num_threads(1)
+
+N_ITEMS, K = 30, [4, 4, 4]
+BACKBONE = BackboneConfig(max_len=20, hidden=16, layers=1, heads=2, ffn=32, dropout=0.0, attn_dropout=0.0)
+
+
+def random_codes(n_items: int, cards: list[int], seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    codes = np.stack([rng.integers(0, k, n_items) for k in cards], 1)
+    return np.concatenate([np.full((1, len(cards)), -1), codes])
+
+
+def make(cfg: H2RecConfig = H2RecConfig(), train_count=None, backbone=BACKBONE, seed=0) -> H2Rec:
+    torch.manual_seed(seed)
+    model = H2Rec(N_ITEMS, random_codes(N_ITEMS, K), K, backbone, cfg, NextItemLoss("ce", N_ITEMS), train_count=train_count)
+    if model.gate is not None and model.gate.mlp is not None:  # a gate that is not constant yet
+        torch.nn.init.normal_(model.gate.mlp[-1].weight, std=1.0)
+    return model.eval()
+
+
+def batch(rows: list[list[int]], padding: str = "right", width: int | None = None) -> Batch:
+    width = width or max(map(len, rows))
+    items = torch.zeros(len(rows), width, dtype=torch.long)
+    for r, seq in enumerate(rows):
+        if padding == "right":
+            items[r, : len(seq)] = torch.tensor(seq)
+        else:
+            items[r, width - len(seq) :] = torch.tensor(seq)
+    return Batch(items, torch.arange(len(rows)), torch.tensor([len(s) for s in rows]), padding)
+
+
+SHORT, LONG = [4, 9], [1, 2, 3, 5, 6, 7, 8, 10, 11]
+
+
+# -- shapes and masking ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "cfg, dim",
+    [(H2RecConfig(), 32), (H2RecConfig(branches="hid"), 16), (H2RecConfig(branches="sid"), 16),
+     (H2RecConfig(fusion="sum"), 16), (H2RecConfig(fusion="none"), 32), (H2RecConfig(shared_backbone=False), 32)],
+)
+def test_shapes(cfg, dim):
+    m = make(cfg)
+    b = batch([SHORT, LONG])
+    assert m.sequence_states(b).shape == (2, len(LONG), dim)
+    assert m.item_vectors().shape == (N_ITEMS + 1, dim)
+    assert m.item_vectors(torch.tensor([[1, 2, 3]])).shape == (1, 3, dim)
+    scores = m.full_sort_predict(b)
+    assert scores.shape == (2, N_ITEMS + 1) and torch.isinf(scores[:, 0]).all() and torch.isfinite(scores[:, 1:]).all()
+    assert torch.allclose(m.predict(b, torch.tensor([3, 7])), scores[:, [3, 7]], atol=1e-5)
+
+
+@pytest.mark.parametrize("cfg", [H2RecConfig(), H2RecConfig(branches="sid"), H2RecConfig(fusion="sum")])
+def test_padding_and_batch_mates_never_change_a_users_scores(cfg):
+    m = make(cfg)
+    alone = m.full_sort_predict(batch([SHORT]))
+    for padding in ("left", "right"):
+        for width in (len(LONG), 15):
+            mixed = m.full_sort_predict(batch([SHORT, LONG], padding, width))
+            assert torch.allclose(mixed[0], alone[0], atol=1e-5), (padding, width)
+    # Whatever sits in the padding rows of the tables is never read for a real position.
+    before = m.full_sort_predict(batch([SHORT, LONG], "left"))[:, 1:]
+    with torch.no_grad():
+        if m.hid_emb is not None:
+            m.hid_emb.weight[0] = torch.randn(16) * 5
+        for emb in m.code_emb:
+            emb.weight[0] = torch.randn(16) * 5
+    after = m.full_sort_predict(batch([SHORT, LONG], "left"))[:, 1:]
+    assert torch.allclose(before, after, atol=1e-5)
+
+
+def test_future_items_never_change_earlier_states():
+    m = make()
+    a = m.sequence_states(batch([LONG]))
+    changed = LONG[:4] + [20, 21, 22, 23, 24]
+    b = m.sequence_states(batch([changed]))
+    assert torch.allclose(a[0, :4], b[0, :4], atol=1e-5)
+    assert not torch.allclose(a[0, 4:], b[0, 4:], atol=1e-3)
+
+
+# -- the gate ------------------------------------------------------------------------------------
+def reference_gate(m: H2Rec, seq: list[int]) -> torch.Tensor:
+    """softmax(MLP([H_last; mean H; prior]) + prior) from the item vectors, no sequence tricks."""
+    h = m.hid_vectors(torch.tensor(seq))
+    prior = m.gate.prior
+    return (m.gate.mlp(torch.cat([h[-1], h.mean(0), prior])) + prior).softmax(-1)
+
+
+def test_gate_reads_the_true_last_item_of_short_left_padded_users():
+    m = make()
+    for padding in ("left", "right"):
+        g = m.user_gate(batch([SHORT, LONG], padding, width=12))
+        assert torch.allclose(g[0], reference_gate(m, SHORT), atol=1e-5), padding
+        assert torch.allclose(g[1], reference_gate(m, LONG), atol=1e-5), padding
+    other_last = m.user_gate(batch([[4, 17], LONG], "left"))
+    assert not torch.allclose(other_last[0], m.user_gate(batch([SHORT, LONG], "left"))[0])
+
+
+def test_gate_prior_falls_linearly_from_coarse_to_fine():
+    m = make(H2RecConfig(gate="prior"))
+    assert torch.allclose(m.gate.prior, torch.tensor([1.0, 0.6, 0.2]))
+    assert torch.allclose(m.user_gate(batch([SHORT]))[0], torch.tensor([1.0, 0.6, 0.2]).softmax(0))
+    fresh = H2Rec(N_ITEMS, random_codes(N_ITEMS, K), K, BACKBONE, H2RecConfig(), NextItemLoss("ce", N_ITEMS)).eval()
+    assert torch.allclose(fresh.user_gate(batch([LONG]))[0], torch.tensor([1.0, 0.6, 0.2]).softmax(0))  # starts at the prior
+
+
+# -- ablation switches remove their component ------------------------------------------------------
+def n_params(m: torch.nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+def train_terms(m: H2Rec, rows) -> dict[str, torch.Tensor]:
+    m.train()
+    b = batch(rows)
+    b.targets = torch.where(b.items != 0, (b.items % N_ITEMS) + 1, 0)
+    return m.calculate_loss(b)[1]
+
+
+ROWS = [LONG, SHORT + [12, 13], [14, 15, 16, 17, 18, 19]]
+
+
+def test_default_model_logs_all_three_terms_and_each_reaches_its_parameters():
+    m = make()
+    m.train()
+    b = batch(ROWS)
+    b.targets = torch.where(b.items != 0, (b.items % N_ITEMS) + 1, 0)
+    states = m.sequence_states(b)
+    extra = m.extra_losses(b, states)
+    assert set(extra) == {"code", "mask"}
+    extra["mask"].backward(retain_graph=True)
+    assert m.mask_vector.grad is not None and m.mask_vector.grad.abs().sum() > 0
+    m.zero_grad()
+    extra["code"].backward()
+    assert m.hid_emb.weight.grad.abs().sum() > 0 and m.code_emb[0].weight.grad.abs().sum() > 0
+    assert m.backbone.pos.weight.grad is None  # L_code reads item vectors only
+
+
+@pytest.mark.parametrize(
+    "switch, absent_term",
+    [(dict(lambda_item=0.0), "code"), (dict(lambda_user=0.0), "mask"), (dict(branches="hid"), "code"),
+     (dict(fusion="sum"), "mask")],
+)
+def test_switches_drop_loss_terms(switch, absent_term):
+    assert absent_term not in train_terms(make(H2RecConfig(**switch)), ROWS)
+    assert absent_term in train_terms(make(), ROWS)
+
+
+def test_switches_remove_parameters():
+    full = make()
+    d = BACKBONE.hidden
+    no_mask = make(H2RecConfig(lambda_user=0.0))
+    assert no_mask.mask_vector is None and n_params(full) - n_params(no_mask) == d
+    no_gate = make(H2RecConfig(gate="mean"))
+    assert no_gate.gate.mlp is None and n_params(full) - n_params(no_gate) == n_params(full.gate.mlp)
+    assert torch.allclose(no_gate.user_gate(batch([LONG])), torch.full((1, 3), 1 / 3))
+    no_fusion = make(H2RecConfig(fusion="none"))
+    assert no_fusion.sid_reads_hid is None and no_fusion.hid_reads_sid is None
+    cross = n_params(full.sid_reads_hid) + n_params(full.hid_reads_sid)
+    assert n_params(full) - n_params(no_fusion) == cross
+    separate = make(H2RecConfig(shared_backbone=False))
+    assert n_params(separate) - n_params(full) == n_params(SASRecEncoder(BACKBONE))
+    hid_only = make(H2RecConfig(branches="hid"))
+    sasrec = SASRec(N_ITEMS, BACKBONE, NextItemLoss("ce", N_ITEMS))
+    assert n_params(hid_only) == n_params(sasrec) and hid_only.code_emb is None and hid_only.gate is None
+    sid_only = make(H2RecConfig(branches="sid"))
+    assert sid_only.hid_emb is None and sid_only.sid_reads_hid is None
+    summed = make(H2RecConfig(fusion="sum", lambda_user=0.0))
+    assert summed.gate is None and summed.sid_reads_hid is None
+    assert torch.allclose(summed.item_vectors(), summed.hid_vectors() + summed.sid_vectors())
+
+
+def test_hid_only_is_sasrec():
+    h2 = make(H2RecConfig(branches="hid"))
+    sas = SASRec(N_ITEMS, BACKBONE, NextItemLoss("ce", N_ITEMS)).eval()
+    sas.item_emb.weight.data.copy_(h2.hid_emb.weight.data)
+    sas.backbone.load_state_dict(h2.backbone.state_dict())
+    b = batch([SHORT, LONG], "left")
+    assert torch.allclose(h2.full_sort_predict(b), sas.full_sort_predict(b), atol=1e-5)
+
+
+def test_mask_loss_masks_the_lowest_gated_half():
+    m = make(H2RecConfig(gate="prior", mask_users=0))  # prior: coarse 1.0 > 0.6 > fine 0.2
+    seen = {}
+    original = m._encode
+
+    def spy(b, masked=None, gate=None):
+        if masked is not None:
+            seen["masked"] = masked.clone()
+        return original(b, masked, gate)
+
+    m._encode = spy
+    train_terms(m, ROWS)
+    assert torch.equal(seen["masked"], torch.tensor([[False, False, True]] * 3))  # one of three levels: the finest
+
+
+# -- cold start ------------------------------------------------------------------------------------
+def test_items_absent_from_training_keep_their_hid_vector_and_rank_by_sid():
+    train_count = np.ones(N_ITEMS + 1, np.int64)
+    train_count[[0, 25]] = 0
+    m = make(train_count=train_count)
+    before = m.hid_emb.weight.detach().clone()
+    opt = torch.optim.Adam(m.parameters(), lr=0.01)
+    for _ in range(3):
+        loss, _ = m.calculate_loss(_targets(batch(ROWS)))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = m.hid_emb.weight.detach()
+    assert torch.equal(after[25], before[25])  # every item is a negative of the full softmax, yet 25 is untouched
+    assert not torch.equal(after[12], before[12])
+    m.eval()
+    b = batch([SHORT, LONG])
+    s1 = m.full_sort_predict(b)[:, 25]
+    m.codes[25] = m.codes[3]  # give item 25 other Semantic IDs: its score follows them
+    s2 = m.full_sort_predict(b)[:, 25]
+    assert not torch.allclose(s1, s2)
+
+
+def test_new_items_are_ranked_through_their_semantic_ids():
+    m = make()
+    b = batch([SHORT, LONG])
+    state = m.encode(b)
+    new = m.add_items(np.array([[0, 1, 2], [3, 3, 3]]))
+    assert new.tolist() == [N_ITEMS + 1, N_ITEMS + 2] and m.n_items == N_ITEMS + 2
+    scores = m.full_sort_predict(b)
+    assert scores.shape == (2, N_ITEMS + 3) and torch.allclose(m.encode(b), state)
+    u_s = state[:, BACKBONE.hidden :]
+    assert torch.allclose(scores[:, new], u_s @ m.sid_vectors(new).T, atol=1e-5)  # HID part is zero
+
+
+def _targets(b: Batch) -> Batch:
+    b.targets = torch.where(b.items != 0, (b.items % N_ITEMS) + 1, 0)
+    return b
+
+
+# -- a short training on real data ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def real_slice() -> SeqDataset:
+    inter = json.loads((SCIENTIFIC / "Scientific.inter.json").read_text())
+    rows = [(u, str(i), t) for u, seq in list(inter.items())[:400] for t, i in enumerate(seq)]
+    events = pd.DataFrame(rows, columns=["user_id", "item_id", "ts"])
+    items = pd.DataFrame({"item_id": sorted(events["item_id"].unique()), "title": ""})
+    prep = prepare(events, items, PreprocessConfig(k_core=3))
+    return SeqDataset.from_frames(prep.interactions, prep.items, prep.users)
+
+
+def test_short_training_on_real_data_reduces_every_loss_term(real_slice):
+    data = real_slice
+    cards = [8, 8, 8]
+    torch.manual_seed(0)
+    m = H2Rec(data.n_items, random_codes(data.n_items, cards), cards, BACKBONE, H2RecConfig(), NextItemLoss("ce", data.n_items),
+              train_count=data.train_count)
+    users = data.train_users()
+    batches = [data.train_batch(users[i : i + 64], 20, "right") for i in range(0, 256, 64)]
+    opt = torch.optim.Adam(m.parameters(), lr=5e-3)
+    m.train()
+    first = {k: float(v) for k, v in m.calculate_loss(batches[0])[1].items()}
+    for _ in range(12):
+        for b in batches:
+            loss, _ = m.calculate_loss(b)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    last = {k: float(v) for k, v in m.calculate_loss(batches[0])[1].items()}
+    assert set(first) == {"rec", "code", "mask"}
+    for name in first:
+        assert last[name] < first[name], (name, first[name], last[name])
