@@ -19,3 +19,19 @@ VALIDATION_REPORTS = REPORTS / "validation"
 
 # H2Rec: PPMI co-occurrence neighbours (stage `cooccurrence`), read by L_code when enabled.
 COOCCURRENCE = Path("data/cooccurrence/ppmi.npz")
+
+# Semantic IDs: stage `embed` (item text -> embeddings) and stage `tokenize` (-> codes).
+FEATURES = Path("data/features")
+ITEM_EMBEDDINGS = FEATURES / "item_embeddings.npz"  # item, item_id, embeddings, model_key
+EMBED_META = FEATURES / "embed_meta.json"  # model, dim, the embed params that made it
+EMBED_CACHE = Path("data/cache/embeddings")  # <model key>.npz; git-ignored, not a DVC out
+EMBED_VALIDATION = VALIDATION_REPORTS / "embeddings.json"
+SID = Path("data/sid")
+SIDS = SID / "sids.parquet"
+SID_META = SID / "sid_meta.json"
+SID_QUANTIZER = SID / "quantizer"
+SID_VALIDATION = VALIDATION_REPORTS / "sids.json"
+TOKENIZER_METRICS = METRICS / "tokenizer.json"
+SID_REPORTS = REPORTS / "sid"
+CODE_USAGE_TABLE = SID_REPORTS / "code_usage.csv"
+CODE_USAGE_PLOT = SID_REPORTS / "code_usage.png"
