@@ -35,3 +35,13 @@ TOKENIZER_METRICS = METRICS / "tokenizer.json"
 SID_REPORTS = REPORTS / "sid"
 CODE_USAGE_TABLE = SID_REPORTS / "code_usage.csv"
 CODE_USAGE_PLOT = SID_REPORTS / "code_usage.png"
+
+# Training and evaluation: stage `train` (checkpoints, history) and stage `evaluate`.
+MODELS = Path("models")
+MODEL_DIR = MODELS / "recommender"  # best.pt, last.pt, run.json (MLflow run of the training)
+TRAIN_METRICS = METRICS / "train.json"
+TRAIN_HISTORY = METRICS / "train_history.csv"  # one row per epoch (a DVC plot)
+EVAL_METRICS = METRICS / "eval.json"  # flat {"<protocol>/<group>/<metric>": value}
+EVAL_PLOTS = METRICS / "eval"  # full.csv, sampled.csv: one row per group (DVC plots)
+EVAL_REPORTS = REPORTS / "eval"  # head_tail.png, buckets.png
+MLRUNS = Path("mlruns")  # default MLflow store: mlruns/mlflow.db + artifacts

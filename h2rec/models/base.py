@@ -1,0 +1,93 @@
+"""The interface every recommender follows; the trainer and the evaluator use nothing else.
+
+    calculate_loss(batch) -> (loss, {name: tensor})   total loss to minimise, and named terms to log
+    encode(batch)         -> state (B, ...)           the user state at each row's last real item
+    score(state, items)   -> (B, C)                   items (C,) shared by all rows, or (B, C) per row
+    predict(batch, items) -> (B, C)                   = score(encode(batch), items)
+    full_sort_predict(batch) -> (B, I+1)              every item; column 0 (padding) is -inf
+
+The evaluator calls `encode` once per user batch and `score` once per catalogue chunk, so a
+model whose `score` only touches the requested items ranks a catalogue of any size in bounded
+memory. Items are 1..n_items, 0 is padding.
+
+Most sequence models score by a dot product between a user vector and item vectors; they
+subclass `DotProductRecommender` and implement only `sequence_states` and `item_vectors`.
+The loss plumbing is then shared: states of the real positions are gathered before the item
+matmul, the selected next-item loss is applied, and `extra_losses` may add named terms (already
+weighted) that are summed into the total and logged under their names.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from h2rec.models.losses import NextItemLoss
+from h2rec.train.data import Batch
+
+
+class SequentialRecommender(nn.Module):
+    n_items: int
+
+    def calculate_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    def encode(self, batch: Batch) -> torch.Tensor:
+        raise NotImplementedError
+
+    def score(self, state: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def predict(self, batch: Batch, items: torch.Tensor) -> torch.Tensor:
+        return self.score(self.encode(batch), items)
+
+    def full_sort_predict(self, batch: Batch) -> torch.Tensor:
+        scores = self.predict(batch, torch.arange(self.n_items + 1))
+        scores[:, 0] = float("-inf")
+        return scores
+
+    @property
+    def trainable(self) -> bool:
+        """False for models with nothing to fit by gradient (the trainer then skips the loop)."""
+        return any(p.requires_grad for p in self.parameters())
+
+
+class DotProductRecommender(SequentialRecommender):
+    """score(u, i) = <user state, item vector>."""
+
+    def __init__(self, n_items: int, loss: NextItemLoss):
+        super().__init__()
+        self.n_items = n_items
+        self.loss = loss
+
+    # -- to implement ----------------------------------------------------------------------
+    def sequence_states(self, batch: Batch) -> torch.Tensor:
+        """(B, T, d) causal hidden states: position t sees items 0..t of its row only."""
+        raise NotImplementedError
+
+    def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
+        """(..., d) vectors of the given ids, or of the whole catalogue 0..I for None."""
+        raise NotImplementedError
+
+    def extra_losses(self, batch: Batch, states: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Named auxiliary loss terms, already weighted; `states` is sequence_states(batch)."""
+        return {}
+
+    # -- shared ------------------------------------------------------------------------------
+    def calculate_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        states = self.sequence_states(batch)
+        real = batch.targets != 0  # only real positions reach the item matmul
+        terms = {"rec": self.loss(states[real], batch.targets[real], self.item_vectors)}
+        terms.update(self.extra_losses(batch, states))
+        total = torch.stack(list(terms.values())).sum()
+        return total, {name: t.detach() for name, t in terms.items()}
+
+    def encode(self, batch: Batch) -> torch.Tensor:
+        states = self.sequence_states(batch)
+        return states[torch.arange(len(states)), batch.last]
+
+    def score(self, state: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        vectors = self.item_vectors(items)
+        if items.dim() == 1:
+            return state @ vectors.T
+        return torch.einsum("bd,bcd->bc", state, vectors)

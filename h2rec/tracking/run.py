@@ -1,0 +1,85 @@
+"""An MLflow run for a training, resumed by its evaluation.
+
+Tracking URI: MLFLOW_TRACKING_URI if set, else a SQLite store in mlruns/ (the model registry
+needs a database backend) with artifacts beside it under mlruns/.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from h2rec import paths
+from h2rec.io import write_json
+from h2rec.tracking.tags import flatten
+
+log = logging.getLogger(__name__)
+RUN_FILE = "run.json"  # in the model directory: which run a checkpoint belongs to
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{paths.MLRUNS / 'mlflow.db'}"
+
+
+class Run:
+    """Start a new run, or resume one by id. Use as a context manager."""
+
+    def __init__(self, experiment: str, run_id: str | None = None, run_name: str | None = None):
+        import mlflow
+
+        self.mlflow = mlflow
+        uri = tracking_uri()
+        if uri.startswith("sqlite:///"):
+            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        mlflow.set_tracking_uri(uri)
+        if mlflow.get_experiment_by_name(experiment) is None:
+            # Artifacts beside the database, wherever the run starts from.
+            location = (paths.MLRUNS / "artifacts").resolve().as_uri() if uri.startswith("sqlite:") else None
+            mlflow.create_experiment(experiment, artifact_location=location)
+        mlflow.set_experiment(experiment)
+        self.active = mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name)
+        self.run_id = self.active.info.run_id
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.mlflow.end_run(status="FAILED" if exc_type else "FINISHED")
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        flat = flatten(params)
+        keys = list(flat)
+        for i in range(0, len(keys), 100):  # MLflow caps a batch at 100 params
+            self.mlflow.log_params({k: flat[k] for k in keys[i : i + 100]})
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        self.mlflow.set_tags(tags)
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        finite = {k: float(v) for k, v in metrics.items() if v == v}  # NaN (empty group) is skipped
+        self.mlflow.log_metrics(finite, step=step)
+
+    def log_artifact(self, path: Path, folder: str | None = None) -> None:
+        self.mlflow.log_artifact(str(path), artifact_path=folder)
+
+    def log_model(self, model, config_json: str) -> None:
+        """The model as an MLflow PyTorch model (pickled) plus its config as a plain artifact."""
+        import torch
+
+        self.mlflow.log_text(config_json, "model_config.json")
+        self.mlflow.pytorch.log_model(
+            model, name="model", serialization_format="pickle",
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+        )
+
+
+def save_run_id(model_dir: Path, run_id: str, experiment: str) -> None:
+    write_json({"run_id": run_id, "experiment": experiment, "tracking_uri": tracking_uri()}, model_dir / RUN_FILE)
+
+
+def load_run_id(model_dir: Path) -> dict[str, str] | None:
+    path = model_dir / RUN_FILE
+    return json.loads(path.read_text()) if path.exists() else None

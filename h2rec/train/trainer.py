@@ -1,0 +1,183 @@
+"""Train any `SequentialRecommender` with next-item prediction at every position.
+
+One training example per user: the training prefix, predicting item t+1 from items 0..t at
+every position (SASRec style); only the last `max_len` steps are kept. Batches are bucketed by
+length and trimmed to their own longest row; the loss only sees real positions.
+
+Each epoch: train, evaluate full-ranking NDCG@10 on the validation split, keep the best
+weights (`best.pt`), then write the full state (`last.pt`: model, optimizer, RNG states,
+epoch, early-stopping counters). `fit(resume=True)` continues from `last.pt`; an interrupted
+epoch is simply run again from the state saved before it, so the result is the same as an
+uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from h2rec.eval.evaluator import Evaluator
+from h2rec.models.base import SequentialRecommender
+from h2rec.train import checkpoint
+from h2rec.train.batching import bucketed_batches
+from h2rec.train.config import EvaluateConfig, TrainConfig
+from h2rec.train.data import SeqDataset
+
+log = logging.getLogger(__name__)
+
+VALID_METRIC = "full/overall/ndcg_10"
+EpochHook = Callable[[int, dict[str, float]], None]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch; call before building a model so its init is fixed too."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0  # completed epochs
+    best_epoch: int = 0
+    best_score: float = float("-inf")
+    bad_epochs: int = 0
+    finished: bool = False
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: SequentialRecommender,
+        data: SeqDataset,
+        cfg: TrainConfig,
+        out_dir: Path,
+        identity: dict[str, Any],
+        on_epoch: EpochHook | None = None,
+    ):
+        self.model, self.data, self.cfg, self.out_dir = model, data, cfg, Path(out_dir)
+        self.identity = identity
+        self.on_epoch = on_epoch
+        self.evaluator = Evaluator(data, EvaluateConfig(user_batch=cfg.eval_batch_size))
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay) if params else None
+        self.rng = np.random.default_rng(cfg.seed)
+        self.state = TrainState()
+        seed_everything(cfg.seed)  # dropout and negatives; batch order uses self.rng
+
+    # -- the loop ---------------------------------------------------------------------------
+    def fit(self, resume: bool = False, max_epochs: int | None = None) -> TrainState:
+        """Train until early stopping or `cfg.epochs`; `max_epochs` stops sooner (this call only)."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self._restore()
+        if not self.model.trainable:
+            self._save_best()
+            self.state.finished = True
+            self._save_last()
+            return self.state
+        stop_at = self.cfg.epochs if max_epochs is None else min(self.cfg.epochs, self.state.epoch + max_epochs)
+        while not self.state.finished and self.state.epoch < stop_at:
+            self._run_epoch()
+        if self.state.epoch >= self.cfg.epochs and not self.state.finished:
+            self.state.finished = True
+            self._save_last()
+        if not (self.out_dir / checkpoint.BEST).exists():
+            self._save_best()  # epochs = 0: keep the untrained model so evaluation can run
+        return self.state
+
+    def _run_epoch(self) -> None:
+        epoch = self.state.epoch + 1
+        t0 = time.perf_counter()
+        losses = self._train_epoch(epoch)
+        seconds = time.perf_counter() - t0
+        score = self.evaluator.evaluate(self.model, "valid", self.cfg.backbone.max_len, self.cfg.padding, ("full",))[VALID_METRIC]
+        record = {"epoch": epoch, **{f"loss/{k}": v for k, v in losses.items()}, "valid/ndcg_10": score,
+                  "epoch_seconds": seconds, "sequences_per_s": len(self.data.train_users()) / seconds}
+        self.state.history.append(record)
+        self.state.epoch = epoch
+        if score > self.state.best_score:
+            self.state.best_epoch, self.state.best_score, self.state.bad_epochs = epoch, score, 0
+            self._save_best()
+        else:
+            self.state.bad_epochs += 1
+            if self.state.bad_epochs >= self.cfg.patience:
+                self.state.finished = True
+                log.info("early stop at epoch %d: best valid NDCG@10 %.4f at epoch %d", epoch, self.state.best_score, self.state.best_epoch)
+        self._save_last()
+        log.info("epoch %d: loss %.4f valid ndcg@10 %.4f (%.1fs)", epoch, losses["total"], score, seconds)
+        if self.on_epoch:
+            self.on_epoch(epoch, {k: v for k, v in record.items() if k != "epoch"})
+
+    def _train_epoch(self, epoch: int) -> dict[str, float]:
+        cfg, data = self.cfg, self.data
+        users = data.train_users()
+        lengths = np.minimum(data.n_train[users] - 1, cfg.backbone.max_len)
+        batches = bucketed_batches(users, lengths, cfg.batch_size, self.rng)
+        self.model.train()
+        sums: dict[str, float] = {}
+        seen, t0 = 0, time.perf_counter()
+        bar = tqdm(batches, desc=f"epoch {epoch}", unit="batch", disable=not cfg.progress, leave=False)
+        for chunk in bar:
+            batch = data.train_batch(chunk, cfg.backbone.max_len, cfg.padding)
+            loss, terms = self.model.calculate_loss(batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            self.optimizer.step()
+            for name, value in {"total": loss.detach(), **terms}.items():
+                sums[name] = sums.get(name, 0.0) + float(value)
+            seen += len(chunk)
+            bar.set_postfix(loss=f"{float(loss.detach()):.4f}", seq_s=f"{seen / (time.perf_counter() - t0):.0f}")
+        return {k: v / max(len(batches), 1) for k, v in sums.items()}
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def _payload(self) -> dict[str, Any]:
+        return {
+            "identity": json.dumps(self.identity, sort_keys=True),
+            "config": self.cfg.model_dump_json(),
+            "model": self.model.state_dict(),
+        }
+
+    def _save_best(self) -> None:
+        payload = self._payload()
+        payload["epoch"] = self.state.epoch
+        checkpoint.save(self.out_dir / checkpoint.BEST, payload)
+
+    def _save_last(self) -> None:
+        payload = self._payload()
+        payload.update(
+            optimizer=self.optimizer.state_dict() if self.optimizer else {},
+            torch_rng=torch.get_rng_state(),
+            numpy_rng=json.dumps(self.rng.bit_generator.state),
+            state=json.dumps(self.state.__dict__),
+        )
+        checkpoint.save(self.out_dir / checkpoint.LAST, payload)
+
+    def _restore(self) -> None:
+        path = self.out_dir / checkpoint.LAST
+        if not path.exists():
+            log.info("no %s to resume from: starting from scratch", path)
+            return
+        ckpt = checkpoint.load(path)
+        checkpoint.check_identity(ckpt, self.identity, path)
+        self.model.load_state_dict(ckpt["model"])
+        if self.optimizer and ckpt["optimizer"]:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        self.rng.bit_generator.state = json.loads(ckpt["numpy_rng"])
+        self.state = TrainState(**json.loads(ckpt["state"]))
+        if self.state.epoch < self.cfg.epochs and self.state.bad_epochs < self.cfg.patience:
+            self.state.finished = False  # more epochs or patience were granted since
+        log.info("resumed from %s after epoch %d", path, self.state.epoch)
