@@ -35,7 +35,7 @@ def two_way_infonce(a: torch.Tensor, b: torch.Tensor, weights: torch.Tensor, tem
 
 def positive_weights(
     items: torch.Tensor,
-    codes: torch.Tensor | None = None,
+    groups: torch.Tensor | None = None,
     neighbours: torch.Tensor | None = None,
     neighbour_weights: torch.Tensor | None = None,
     n_items: int | None = None,
@@ -43,14 +43,13 @@ def positive_weights(
     """(N, N) positive weights among distinct `items` (N,).
 
     1 on the diagonal (an item's own other view); 1 where two items share the full SID tuple
-    (`codes` (N, L) of these items); max(w_ij, w_ji) where j is among i's co-occurrence
+    (`groups` (N,): one id per distinct tuple); max(w_ij, w_ji) where j is among i's co-occurrence
     `neighbours` (I+1, k) with `neighbour_weights` (I+1, k) in [0, 1].
     """
     N = len(items)
     w = torch.eye(N, device=items.device)
-    if codes is not None:
-        same = (codes[:, None, :] == codes[None, :, :]).all(-1)
-        w = torch.maximum(w, same.float())
+    if groups is not None:
+        w = torch.maximum(w, (groups[:, None] == groups[None, :]).float())
     if neighbours is not None and neighbour_weights is not None:
         size = n_items + 1 if n_items is not None else int(max(items.max(), neighbours.max())) + 1
         where = torch.full((size,), -1, dtype=torch.long, device=items.device)

@@ -130,6 +130,7 @@ class H2Rec(DotProductRecommender):
         self.two_streams = both and not self.summed
         # Codes shifted by one so that row 0 of every level table is the padding vector.
         self.register_buffer("codes", torch.as_tensor(codes, dtype=torch.long) + 1)
+        self._set_tuple_ids()
         # Items without training interactions: their HID vector stays at its initial value.
         cold = np.zeros(n_items + 1, bool) if train_count is None or not cfg.freeze_cold_hid else np.asarray(train_count) == 0
         self.register_buffer("cold", torch.as_tensor(cold, dtype=torch.bool))
@@ -243,9 +244,8 @@ class H2Rec(DotProductRecommender):
         items = targets[targets != 0].unique()
         if len(items) > self.cfg.code_max_items:
             items = items[torch.randperm(len(items))[: self.cfg.code_max_items]]
-        codes = self.codes[items, : self.quantized_levels] if self.cfg.code_same_tuple else None
-        nb = (self.cooc_neighbours, self.cooc_weights) if self.cooc_neighbours is not None else (None, None)
-        w = positive_weights(items, codes, nb[0], nb[1], self.n_items)
+        groups = self.tuple_id[items] if self.cfg.code_same_tuple else None
+        w = positive_weights(items, groups, self.cooc_neighbours, self.cooc_weights, self.n_items)
         return two_way_infonce(self.sid_vectors(items), self.hid_vectors(items), w, self.cfg.code_temperature)
 
     def mask_loss(self, batch: Batch, states: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
@@ -291,6 +291,11 @@ class H2Rec(DotProductRecommender):
         self.register_buffer("cooc_neighbours", nb, persistent=False)
         self.register_buffer("cooc_weights", w, persistent=False)
 
+    def _set_tuple_ids(self) -> None:
+        """One id per distinct full SID tuple (without a dedup level): same id = same-tuple positives."""
+        _, ids = torch.unique(self.codes[:, : self.quantized_levels], dim=0, return_inverse=True)
+        self.register_buffer("tuple_id", ids, persistent=False)
+
     @torch.no_grad()
     def add_items(self, codes: np.ndarray, hid_vectors: np.ndarray | None = None) -> torch.Tensor:
         """Append new items (SID `codes` (n, L), e.g. from `h2rec tokenize --items`); returns their ids.
@@ -308,6 +313,7 @@ class H2Rec(DotProductRecommender):
         ids = torch.arange(self.n_items + 1, self.n_items + 1 + n)
         self.codes = torch.cat([self.codes, codes_t])
         self.cold = torch.cat([self.cold, torch.ones(n, dtype=torch.bool)])
+        self._set_tuple_ids()
         if self.hid_emb is not None:
             extra = torch.zeros(n, self.hid_emb.embedding_dim) if hid_vectors is None else torch.as_tensor(hid_vectors, dtype=torch.float32)
             table = nn.Embedding(self.n_items + 1 + n, self.hid_emb.embedding_dim, padding_idx=0)
@@ -328,9 +334,13 @@ def build_h2rec(
     dedup: bool = False,
     text_embeddings: np.ndarray | None = None,
     cooccurrence: tuple[np.ndarray, np.ndarray] | None = None,
+    hc: H2RecConfig | None = None,
 ) -> H2Rec:
-    """H2Rec for a dataset and its SID table; `dedup` says the table's last level is a dedup code."""
-    hc = h2rec_section(cfg)
+    """H2Rec for a dataset and its SID table; `dedup` says the table's last level is a dedup code.
+
+    `hc` overrides the config's `h2rec` section (benchmarks build variants this way).
+    """
+    hc = hc or h2rec_section(cfg)
     codes, cards = sid.codes, list(sid.cardinalities)
     if dedup and not hc.dedup_level:
         codes, cards = codes[:, :-1], cards[:-1]

@@ -52,7 +52,7 @@ class H2RecConfig(_Section):
     code_temperature: float = Field(0.5, gt=0.0)
     code_same_tuple: bool = True  # items with the same full SID tuple are positives of each other
     code_cooccurrence: float = Field(0.0, ge=0.0, le=1.0)  # weight of PPMI positives; > 0 needs `h2rec cooccurrence`
-    code_max_items: int = Field(1024, ge=2)  # distinct target items per batch in L_code (memory ~ n^2)
+    code_max_items: int = Field(512, ge=2)  # distinct target items per batch in L_code, drawn at random (cost ~ n^2)
     mask_share: float = Field(0.5, gt=0.0, lt=1.0)  # share of SID levels masked (at least one)
     mask_temperature: float = Field(1.0, gt=0.0)
     mask_users: int = Field(64, ge=0)  # users per batch re-encoded for L_mask (0 = all): the second pass is costly

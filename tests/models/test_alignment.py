@@ -53,13 +53,13 @@ def test_loss_is_never_negative_and_extra_positives_lower_it():
 
 def test_positive_weights_same_tuple_and_cooccurrence():
     items = torch.tensor([3, 5, 7, 9])
-    codes = torch.tensor([[1, 2], [1, 2], [1, 3], [4, 4]])  # items 3 and 5 share their tuple
+    groups = torch.tensor([0, 0, 1, 2])  # items 3 and 5 share their SID tuple
     n_items = 10
     neighbours = torch.zeros(n_items + 1, 2, dtype=torch.long)
     weights = torch.zeros(n_items + 1, 2)
     neighbours[7] = torch.tensor([9, 2])  # 2 is not in the batch: ignored
     weights[7] = torch.tensor([0.5, 1.0])
-    w = positive_weights(items, codes, neighbours, weights, n_items)
+    w = positive_weights(items, groups, neighbours, weights, n_items)
     expected = torch.eye(4)
     expected[0, 1] = expected[1, 0] = 1.0
     expected[2, 3] = expected[3, 2] = 0.5  # symmetrised
