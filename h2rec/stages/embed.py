@@ -1,0 +1,105 @@
+"""Stage `embed`: item text -> one L2-normalised sentence embedding per item.
+
+Reads params section `embed` and data/prepared/items.parquet; writes
+data/features/item_embeddings.npz (row r = item r+1, with the item ids) and embed_meta.json,
+after a GX check of the vectors. Encoded texts are cached per model under data/cache/, so a
+rerun after adding 100 items to the catalogue encodes those 100 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from h2rec import paths
+from h2rec.config import load_params
+from h2rec.errors import DataError
+from h2rec.io import read_parquet, require_columns, write_json
+from h2rec.sid.checks import validate_embeddings
+from h2rec.sid.config import EmbedConfig
+from h2rec.sid.embedder import EmbeddingCache, Encoder, SentenceEncoder, embed_texts, resolve_model
+from h2rec.sid.features import save_embeddings
+from h2rec.sid.text import item_texts
+
+log = logging.getLogger(__name__)
+
+
+def make_encoder(cfg: EmbedConfig, progress: bool = True) -> SentenceEncoder:
+    import torch
+
+    torch.set_num_threads(cfg.threads)
+    return SentenceEncoder(resolve_model(cfg.model), cfg.batch_size, cfg.device, progress)
+
+
+def texts_of(items: pd.DataFrame, cfg: EmbedConfig, source: str = "items") -> list[str]:
+    return item_texts(items, cfg.fields, cfg.separator, cfg.label_fields, cfg.max_chars, source)
+
+
+def embed_items(
+    items: pd.DataFrame,
+    cfg: EmbedConfig,
+    encoder: Encoder | None = None,
+    cache_dir: Path | None = paths.EMBED_CACHE,
+    source: str = "items",
+) -> tuple[np.ndarray, int, Encoder]:
+    """(vectors (n, dim), how many texts were encoded, the encoder) for an items table."""
+    texts = texts_of(items, cfg, source)
+    encoder = encoder or make_encoder(cfg)
+    cache = EmbeddingCache(cache_dir / f"{encoder.key}.npz", encoder.dim) if cache_dir else None
+    vectors, n_encoded = embed_texts(texts, encoder, cache)
+    if cache is not None:
+        cache.save()
+    empty = sum(not t for t in texts)
+    if empty:
+        log.warning("%s: %d item(s) have no text in %s; they share one embedding", source, empty, cfg.fields)
+    return vectors, n_encoded, encoder
+
+
+def read_items(path: Path) -> pd.DataFrame:
+    items = read_parquet(path)
+    require_columns(items, ["item", "item_id"], path)
+    if not np.array_equal(items["item"].to_numpy(), np.arange(1, len(items) + 1)):
+        raise DataError(f"{path}: column 'item' must be 1..{len(items)} in order; rerun `h2rec split`")
+    return items
+
+
+def run(
+    cfg: EmbedConfig,
+    items_path: Path = paths.PREPARED_ITEMS,
+    out_dir: Path = paths.FEATURES,
+    cache_dir: Path | None = paths.EMBED_CACHE,
+    report_path: Path = paths.EMBED_VALIDATION,
+    encoder: Encoder | None = None,
+) -> dict:
+    """Embed every item of items.parquet; returns a summary (also logged)."""
+    start = time.perf_counter()
+    items = read_items(items_path)
+    vectors, n_encoded, encoder = embed_items(items, cfg, encoder, cache_dir, str(items_path))
+    item_ids = items["item_id"].astype(str).tolist()
+    validate_embeddings(vectors, item_ids, items, encoder.dim, report_path)
+    save_embeddings(out_dir / paths.ITEM_EMBEDDINGS.name, item_ids, vectors, encoder.key)
+    # Deterministic content only (no timings), so an unchanged rerun leaves the file as is.
+    meta = {"model": cfg.model, "model_key": encoder.key, "dim": encoder.dim, "n_items": len(items), "embed": cfg.model_dump()}
+    write_json(meta, out_dir / paths.EMBED_META.name)
+    summary = {**meta, "n_encoded": n_encoded, "seconds": round(time.perf_counter() - start, 2)}
+    log.info("embedded %d items (%d encoded, rest cached) with %s in %.1f s", len(items), n_encoded, encoder.key, summary["seconds"])
+    return summary
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def main(args: argparse.Namespace) -> int:
+    summary = run(load_params(args.params).embed)
+    print(
+        f"embed: {summary['n_items']} items -> {paths.ITEM_EMBEDDINGS} ({summary['dim']}-d, "
+        f"{summary['model_key']}); encoded {summary['n_encoded']}, the rest from the cache; "
+        f"{summary['seconds']} s"
+    )
+    return 0
