@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "split": ("h2rec.stages.split", "k-core, leave-one-out split, popularity groups, dataset statistics"),
     "embed": ("h2rec.stages.embed", "encode item text with a sentence-transformers model (cached)"),
     "tokenize": ("h2rec.stages.tokenize", "fit the residual quantizer and write Semantic IDs; with --items, assign SIDs to new items"),
+    "cooccurrence": ("h2rec.stages.cooccurrence", "PPMI co-occurrence neighbours of items in training sequences (H2Rec code alignment)"),
     "train": ("h2rec.stages.train", "train the model chosen in params.yaml (train.model)"),
     "evaluate": ("h2rec.stages.evaluate", "full-ranking and sampled evaluation with head/tail groups"),
     "stats": ("h2rec.stages.stats", "print the dataset statistics table of the last split"),

@@ -379,6 +379,6 @@ def _registered(cfg: TrainConfig, data: SeqDataset, sid: SidTable | None) -> H2R
     if hc.hid_init == "pca":
         from h2rec.sid.features import load_embeddings
 
-        text = load_embeddings(getattr(paths, "ITEM_EMBEDDINGS", Path("data/embeddings/item_embeddings.npz"))).vectors
+        text = load_embeddings(paths.ITEM_EMBEDDINGS).vectors
     cooc = load_cooccurrence(paths.COOCCURRENCE, data.n_items) if hc.code_cooccurrence > 0 else None
     return build_h2rec(cfg, data, sid, sid_has_dedup(), text, cooc)
