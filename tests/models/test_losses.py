@@ -1,0 +1,58 @@
+import torch
+import torch.nn.functional as F
+
+from h2rec.models.losses import CE_CHUNK, NextItemLoss, bce_sampled, full_softmax, sampled_softmax
+
+torch.set_num_threads(1)
+
+
+def setup(n=2 * CE_CHUNK + 37, items=50, d=8):
+    torch.manual_seed(0)
+    h = torch.randn(n, d, requires_grad=True)
+    table = torch.randn(items + 1, d, requires_grad=True)
+    targets = torch.randint(1, items + 1, (n,))
+    return h, table, targets
+
+
+def test_chunked_softmax_ce_equals_torch_cross_entropy_values_and_gradients():
+    h, table, targets = setup()
+    ours = full_softmax(h, targets, lambda ids: table if ids is None else table[ids])
+    g_h, g_t = torch.autograd.grad(ours * 3.0, (h, table))  # a non-unit upstream gradient
+    ref = F.cross_entropy(h @ table[1:].T, targets - 1)
+    r_h, r_t = torch.autograd.grad(ref * 3.0, (h, table))
+    assert torch.allclose(ours, ref, atol=1e-5)
+    assert torch.allclose(g_h, r_h, atol=1e-6) and torch.allclose(g_t, r_t, atol=1e-6)
+    assert g_t[0].abs().sum() == 0  # padding is not a class
+
+
+def test_bce_ignores_negatives_equal_to_the_target():
+    torch.manual_seed(0)
+    h = torch.zeros(4, 3)
+    table = torch.zeros(3, 3)  # every logit 0: each term is log 2
+    targets = torch.tensor([1, 2, 1, 2])
+    loss = bce_sampled(h, targets, lambda ids: table[ids], n_items=2, n_neg=50)
+    torch.manual_seed(0)
+    neg = torch.randint(1, 3, (4, 50))
+    expected = (torch.log(torch.tensor(2.0)) * (1 + (neg != targets[:, None]).sum(1))).mean()
+    assert torch.allclose(loss, expected)
+
+
+def test_sampled_softmax_masks_accidental_hits():
+    torch.manual_seed(0)
+    h = torch.randn(6, 4)
+    table = torch.randn(4, 4)
+    targets = torch.tensor([1, 2, 3, 1, 2, 3])
+    torch.manual_seed(1)
+    loss = sampled_softmax(h, targets, lambda ids: table[ids], n_items=3, n_neg=40)
+    torch.manual_seed(1)
+    neg = torch.randint(1, 4, (40,))
+    logits = torch.cat([(h * table[targets]).sum(1, keepdim=True), h @ table[neg].T], 1)
+    logits[:, 1:][neg[None, :] == targets[:, None]] = float("-inf")
+    assert torch.allclose(loss, F.cross_entropy(logits, torch.zeros(6, dtype=torch.long)))
+
+
+def test_loss_kinds_dispatch():
+    h, table, targets = setup(n=10)
+    vec = lambda ids: table if ids is None else table[ids]  # noqa: E731
+    for kind in ("ce", "bce", "sampled_softmax"):
+        assert torch.isfinite(NextItemLoss(kind, 50, 2, 16)(h, targets, vec))

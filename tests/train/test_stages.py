@@ -1,0 +1,71 @@
+"""The train and evaluate stages end to end on a small prepared dataset (no MLflow)."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from h2rec import cli
+from h2rec.errors import ConfigError
+from h2rec.io import write_parquet
+from h2rec.stages import evaluate, train
+from h2rec.train.config import BackboneConfig, EvaluateConfig, TrackingConfig, TrainConfig
+from tests.conftest import ROOT
+from tests.train.toy import frames, patterned_sequences
+
+SMALL = BackboneConfig(max_len=10, hidden=16, layers=1, heads=1, ffn=32, dropout=0.1, attn_dropout=0.1)
+
+
+def write_prepared(folder: Path, seed: int = 0) -> Path:
+    inter, items, users = frames(patterned_sequences(80, 60, seed=seed), n_items=60)
+    write_parquet(inter, folder / "interactions.parquet")
+    write_parquet(items, folder / "items.parquet")
+    write_parquet(users, folder / "users.parquet")
+    return folder
+
+
+def test_train_then_evaluate_writes_every_output(tmp_path, capsys):
+    prepared = write_prepared(tmp_path / "prepared")
+    cfg = TrainConfig(epochs=2, batch_size=16, progress=False, backbone=SMALL, tracking=TrackingConfig(enabled=False))
+    state = train.run(cfg, prepared_dir=prepared, out_dir=tmp_path / "model",
+                      metrics_path=tmp_path / "train.json", history_path=tmp_path / "history.csv")
+    assert state.epoch == 2 and (tmp_path / "model" / "best.pt").exists() and (tmp_path / "model" / "last.pt").exists()
+    assert json.loads((tmp_path / "train.json").read_text())["epochs"] == 2
+    assert (tmp_path / "history.csv").read_text().splitlines()[0].startswith("epoch,")
+
+    metrics = evaluate.run(EvaluateConfig(sampled_negatives=20), model_dir=tmp_path / "model", prepared_dir=prepared,
+                           metrics_path=tmp_path / "eval.json", plots_dir=tmp_path / "plots", reports_dir=tmp_path / "reports")
+    assert json.loads((tmp_path / "eval.json").read_text()) == pytest.approx(metrics)
+    assert "full/tail/ndcg_10" in metrics and "sampled20/head/hr_10" in metrics
+    rows = (tmp_path / "plots" / "full.csv").read_text().splitlines()
+    assert rows[0].startswith("group,users,hr_5,ndcg_5") and rows[1].startswith("overall,80,")
+    assert (tmp_path / "plots" / "sampled.csv").exists()
+    assert (tmp_path / "reports" / "head_tail.png").stat().st_size > 1000
+    assert (tmp_path / "reports" / "buckets.png").stat().st_size > 1000
+    table = capsys.readouterr().out
+    assert "overall" in table and "head" in table and "tail" in table and "sampled20 HR@10" in table
+
+
+def test_evaluating_a_model_on_other_data_is_refused(tmp_path):
+    cfg = TrainConfig(epochs=1, batch_size=16, progress=False, backbone=SMALL, tracking=TrackingConfig(enabled=False))
+    train.run(cfg, prepared_dir=write_prepared(tmp_path / "a"), out_dir=tmp_path / "model",
+              metrics_path=tmp_path / "t.json", history_path=tmp_path / "h.csv")
+    with pytest.raises(ConfigError, match="data: checkpoint"):
+        evaluate.run(EvaluateConfig(), model_dir=tmp_path / "model", prepared_dir=write_prepared(tmp_path / "b", seed=1),
+                     metrics_path=tmp_path / "e.json", plots_dir=tmp_path, reports_dir=tmp_path)
+
+
+def test_cli_commands_read_their_sections(tmp_path, monkeypatch):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["train"] = {"epochs": 1, "batch_size": 16, "progress": False, "tracking": {"enabled": False},
+                       "backbone": SMALL.model_dump()}
+    params["evaluate"] = {"sampled_negatives": 10}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    write_prepared(tmp_path / "data" / "prepared")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train"]) == 0
+    assert cli.main(["evaluate"]) == 0
+    assert "sampled10/overall/hr_10" in json.loads(Path("metrics/eval.json").read_text())
+    assert Path("models/recommender/best.pt").exists() and Path("metrics/eval/full.csv").exists()
+    assert cli.main(["train", "--resume"]) == 0  # finished: nothing left to do, no error
