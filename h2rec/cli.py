@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cooccurrence": ("h2rec.stages.cooccurrence", "PPMI co-occurrence neighbours of items in training sequences (H2Rec code alignment)"),
     "train": ("h2rec.stages.train", "train the model chosen in params.yaml (train.model)"),
     "evaluate": ("h2rec.stages.evaluate", "full-ranking and sampled evaluation with head/tail groups"),
+    "register": ("h2rec.stages.register", "log the model as a pyfunc, register it, promote it to @champion if it wins"),
+    "recommend": ("h2rec.commands.recommend", "top-K items with titles for a file of user histories"),
     "stats": ("h2rec.stages.stats", "print the dataset statistics table of the last split"),
 }
 

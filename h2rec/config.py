@@ -99,6 +99,13 @@ class PreprocessConfig(Section):
     n_buckets: int = Field(5, ge=2)
 
 
+class RegisterConfig(Section):
+    model_name: str = "h2rec"
+    tail_margin: float = Field(0.05, ge=0.0, le=1.0)
+    top_k: int = Field(10, ge=1)
+    example_users: int = Field(3, ge=1)
+
+
 class Params(Section):
     data: DataConfig
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
@@ -107,6 +114,7 @@ class Params(Section):
     tokenize: TokenizeConfig = TokenizeConfig()
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+    register_: RegisterConfig = Field(RegisterConfig(), alias="register")
 
 
 def _format_errors(path: Path, err: ValidationError) -> str:

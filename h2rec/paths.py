@@ -45,3 +45,6 @@ EVAL_METRICS = METRICS / "eval.json"  # flat {"<protocol>/<group>/<metric>": val
 EVAL_PLOTS = METRICS / "eval"  # full.csv, sampled.csv: one row per group (DVC plots)
 EVAL_REPORTS = REPORTS / "eval"  # head_tail.png, buckets.png
 MLRUNS = Path("mlruns")  # default MLflow store: mlruns/mlflow.db + artifacts
+
+# ---- model lifecycle (stage `register`)
+REGISTER_RECORD = METRICS / "register.json"  # version, gate decision and reason
