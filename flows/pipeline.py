@@ -17,21 +17,25 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.logging import get_run_logger
 
-from flows import dvc_stages
+from flows import dvc_stages, tracking
 from flows.overrides import set_params
 from flows.policies import IO_TASK
+from h2rec import paths
 from h2rec.config import load_params
+from h2rec.tracking.tags import data_version
 
 
 @task(name="stage", task_run_name="{stage_name}", **IO_TASK)
-def run_stage(stage_name: str, argv: list[str], params_path: str, force: bool) -> str:
+def run_stage(stage_name: str, argv: list[str], params_path: str, force: bool, parent_run: str) -> str:
     log = get_run_logger()
     if not force and dvc_stages.is_current(stage_name):
         log.info("stage %s is up to date (DVC): skipped", stage_name)
         return "skipped"
     log.info("running h2rec %s", " ".join(argv))
-    dvc_stages.run_command(argv, params_path)
-    dvc_stages.record(stage_name)
+    with tracking.stage_run(parent_run, stage_name) as run_id:
+        dvc_stages.run_command(argv, params_path)
+        dvc_stages.record(stage_name)
+        tracking.log_stage_outputs(run_id, stage_name)
     return "ran"
 
 
@@ -54,10 +58,16 @@ def pipeline(
     overrides = {k: v for k, v in {"data.dataset": dataset, "train.model": model}.items() if v}
     if set_params(params_path, overrides):
         print(f"params.yaml updated: {overrides}")
-    load_params(params_path)  # a bad parameter fails here, before any stage runs
+    params = load_params(params_path)  # a bad parameter fails here, before any stage runs
+    stages = dvc_stages.pipeline_stages()
     outcome: dict[str, str] = {}
-    for stage in dvc_stages.pipeline_stages():
-        outcome[stage.name] = run_stage(stage.name, stage.argv, params_path, force)
+    name = f"pipeline-{params.data.dataset}-{params.train.model}"
+    with tracking.pipeline_run(params.train.tracking.experiment, name, params.data.dataset) as parent:
+        for stage in stages:
+            outcome[stage.name] = run_stage(stage.name, stage.argv, params_path, force, parent)
+        version = data_version()
+        if version and paths.PREPARED.exists():
+            tracking.log_data_lineage(parent, params.data.dataset, version, paths.PREPARED)
     print("stages: " + ", ".join(f"{k}={v}" for k, v in outcome.items()))
     return outcome
 

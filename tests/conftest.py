@@ -43,6 +43,13 @@ def project_params(dataset_dir: Path) -> dict:
         interactions=str(dataset_dir / "inter.json"), items=str(dataset_dir / "items.json.gz")
     )
     params["preprocess"]["k_core"] = 3
+    params["embed"]["threads"] = 1
+    if "train" in params:  # a short, small training: the pipeline's plumbing is under test
+        params["train"].update(epochs=2, patience=2, num_threads=1, progress=False)
+        params["train"]["backbone"].update(hidden=32, layers=1, ffn=64, max_len=20)
+        params["train"]["tracking"]["experiment"] = "h2rec-test"
+    if "evaluate" in params:
+        params["evaluate"]["num_threads"] = 1
     return params
 
 
@@ -81,7 +88,7 @@ def run(cmd: list[str], cwd: Path, env: dict | None = None) -> str:
 def dvc_project(tmp_path, copy_repo_files, monkeypatch) -> Path:
     """A scratch git + DVC repository with the project's code, dvc.yaml and a real-data slice."""
     copy_repo_files(tmp_path, "h2rec", "flows", "dvc.yaml", ".dvcignore", "prefect.yaml")
-    write_scientific_slice(tmp_path / "datasets" / "slice")
+    write_scientific_slice(tmp_path / "datasets" / "slice", n_users=800)
     params = project_params(Path("datasets/slice"))
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
@@ -90,4 +97,6 @@ def dvc_project(tmp_path, copy_repo_files, monkeypatch) -> Path:
     run(["dvc", "init", "-q"], tmp_path)
     run(["dvc", "config", "core.analytics", "false"], tmp_path)
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    (tmp_path / "mlruns").mkdir()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     return tmp_path

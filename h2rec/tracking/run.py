@@ -17,11 +17,28 @@ from h2rec.io import write_json
 from h2rec.tracking.tags import flatten
 
 log = logging.getLogger(__name__)
+RUN_ENV = "H2REC_MLFLOW_RUN_ID"  # set by the pipeline flow: the stage's nested run
 RUN_FILE = "run.json"  # in the model directory: which run a checkpoint belongs to
 
 
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{paths.MLRUNS / 'mlflow.db'}"
+
+
+def ensure_experiment(experiment: str) -> str:
+    """Point MLflow at the project's store and return the experiment's id, creating it if new."""
+    import mlflow
+
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is not None:
+        return found.experiment_id
+    # Artifacts beside the database, wherever the run starts from.
+    location = (paths.MLRUNS / "artifacts").resolve().as_uri() if uri.startswith("sqlite:") else None
+    return mlflow.create_experiment(experiment, artifact_location=location)
 
 
 class Run:
@@ -31,15 +48,9 @@ class Run:
         import mlflow
 
         self.mlflow = mlflow
-        uri = tracking_uri()
-        if uri.startswith("sqlite:///"):
-            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        mlflow.set_tracking_uri(uri)
-        if mlflow.get_experiment_by_name(experiment) is None:
-            # Artifacts beside the database, wherever the run starts from.
-            location = (paths.MLRUNS / "artifacts").resolve().as_uri() if uri.startswith("sqlite:") else None
-            mlflow.create_experiment(experiment, artifact_location=location)
-        mlflow.set_experiment(experiment)
+        mlflow.set_experiment(experiment_id=ensure_experiment(experiment))
+        # Inside a pipeline flow, a new run is the stage's nested run the flow opened.
+        run_id = run_id or os.environ.get(RUN_ENV)
         self.active = mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name)
         self.run_id = self.active.info.run_id
 

@@ -1,10 +1,12 @@
-"""The pipeline flow and its deployments, with a real temporary Prefect API and real DVC."""
+"""The whole pipeline flow and its deployments on a slice of real data: a real temporary
+Prefect API, real DVC, and a real SQLite MLflow store inside the scratch project."""
 
 import asyncio
 import sys
 
 import pytest
 import yaml
+from mlflow import MlflowClient
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL
@@ -17,17 +19,40 @@ from tests.conftest import run
 pytestmark = pytest.mark.integration
 
 
-def test_pipeline_runs_then_skips_everything(prefect_server, dvc_project, monkeypatch):
+def _champion() -> str:
+    return str(MlflowClient().get_model_version_by_alias("h2rec", "champion").version)
+
+
+def test_deployment_run_then_no_change_then_bad_input(prefect_server, dvc_project, monkeypatch):
     monkeypatch.chdir(dvc_project)  # restored afterwards; the flow changes into project_dir
-    first = pipeline(str(dvc_project))
-    assert set(first.values()) == {"ran"}
+    ids = {d.name: d.apply() for d in deployments(dvc_project / "prefect.yaml")}
+
+    async def read(dep_id):
+        async with get_client() as client:
+            return await client.read_deployment(dep_id)
+
+    assert asyncio.run(read(ids["weekly-retrain"])).schedules[0].schedule.cron == "0 3 * * 1"
+
+    # 1. the on-demand deployment runs every stage and leaves a champion
+    flow_run = run_deployment("h2rec-pipeline/on-demand", parameters={"dataset": "scientific"}, timeout=0)
+    env = {"PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    run([sys.executable, "-m", "prefect", "flow-run", "execute", str(flow_run.id)], dvc_project, env)
     assert "up to date" in run(["dvc", "status"], dvc_project)
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{dvc_project / 'mlruns' / 'mlflow.db'}")
+    assert _champion() == "1"
+    runs = mlflow.search_runs(experiment_names=["h2rec-test"], output_format="list")
+    parents = [r for r in runs if r.data.tags.get("kind") == "pipeline"]
+    children = {r.data.tags.get("stage") for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id}
+    assert {"ingest", "split", "train", "evaluate", "register"} <= children
+    assert parents[0].inputs.dataset_inputs  # mlflow.log_input lineage
+
+    # 2. nothing changed: nothing runs, nothing is registered
     assert set(pipeline(str(dvc_project)).values()) == {"skipped"}
+    assert _champion() == "1"
 
-
-def test_failed_validation_fails_the_flow_and_keeps_outputs(prefect_server, dvc_project, monkeypatch):
-    monkeypatch.chdir(dvc_project)
-    pipeline(str(dvc_project))
+    # 3. a broken input fails the flow before training; the champion and the data stay
     before = (dvc_project / "data/prepared/interactions.parquet").read_bytes()
     raw = yaml.safe_load((dvc_project / "params.yaml").read_text())
     inter_path = dvc_project / raw["data"]["sources"]["scientific"]["interactions"]
@@ -35,18 +60,5 @@ def test_failed_validation_fails_the_flow_and_keeps_outputs(prefect_server, dvc_
     with pytest.raises(ValidationFailed, match="987654321"):
         pipeline(str(dvc_project))
     assert (dvc_project / "data/prepared/interactions.parquet").read_bytes() == before
-
-
-def test_deployments_load_and_an_on_demand_run_succeeds(prefect_server, dvc_project):
-    ids = {d.name: d.apply() for d in deployments(dvc_project / "prefect.yaml")}
-
-    async def read(dep_id):
-        async with get_client() as client:
-            return await client.read_deployment(dep_id)
-
-    weekly = asyncio.run(read(ids["weekly-retrain"]))
-    assert weekly.schedules[0].schedule.cron == "0 3 * * 1"
-    flow_run = run_deployment("h2rec-pipeline/on-demand", parameters={"dataset": "scientific"}, timeout=0)
-    env = {"PREFECT_API_URL": str(PREFECT_API_URL.value())}
-    run([sys.executable, "-m", "prefect", "flow-run", "execute", str(flow_run.id)], dvc_project, env)
-    assert (dvc_project / "data/prepared/interactions.parquet").exists()
+    assert _champion() == "1"
+    assert len(MlflowClient().search_model_versions("name='h2rec'")) == 1

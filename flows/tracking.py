@@ -1,0 +1,88 @@
+"""MLflow for a pipeline run: one parent run, one nested run per stage that ran.
+
+Stages that track themselves (train, then evaluate and register resuming the training's run)
+log into the nested run the flow opened for them: `h2rec.tracking.run.Run` picks it up from
+H2REC_MLFLOW_RUN_ID. For every stage the flow also logs the numbers of its DVC metrics files
+and attaches its metrics and plots files, so each stage's nested run shows what it produced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import mlflow
+from dvc.repo import Repo
+from mlflow import MlflowClient
+
+from h2rec.tracking.run import RUN_ENV, ensure_experiment
+from h2rec.tracking.tags import flatten, run_tags
+
+PARENT = "mlflow.parentRunId"
+
+
+@contextmanager
+def pipeline_run(experiment: str, name: str, dataset: str) -> Iterator[str]:
+    exp_id = ensure_experiment(experiment)  # first: it points MLflow at the project's store
+    client = MlflowClient()
+    tags = {**run_tags(dataset, "pipeline", "-", 0), "mlflow.runName": name, "kind": "pipeline"}
+    tags.pop("seed", None)
+    run = client.create_run(exp_id, tags=tags)
+    status = "FAILED"
+    try:
+        yield run.info.run_id
+        status = "FINISHED"
+    finally:
+        client.set_terminated(run.info.run_id, status)
+
+
+@contextmanager
+def stage_run(parent_id: str, stage: str) -> Iterator[str]:
+    client = MlflowClient()
+    parent = client.get_run(parent_id)
+    tags = {PARENT: parent_id, "mlflow.runName": stage, "stage": stage, "kind": "stage",
+            **{k: v for k, v in parent.data.tags.items() if k in ("dataset", "data_version", "git_commit")}}
+    run = client.create_run(parent.info.experiment_id, tags=tags)
+    client.set_terminated(run.info.run_id, "FINISHED")  # re-opened by a stage that tracks itself
+    previous = os.environ.get(RUN_ENV)
+    os.environ[RUN_ENV] = run.info.run_id
+    try:
+        yield run.info.run_id
+    except BaseException:
+        client.set_terminated(run.info.run_id, "FAILED")
+        raise
+    finally:
+        if previous is None:
+            os.environ.pop(RUN_ENV, None)
+        else:
+            os.environ[RUN_ENV] = previous
+
+
+def log_stage_outputs(run_id: str, stage: str, root: Path | str = ".") -> None:
+    """Numbers of the stage's DVC metrics files as metrics; metrics and plots as artifacts."""
+    client = MlflowClient()
+    with Repo(str(root)) as repo:
+        outs = [o for o in repo.stage.collect(stage)[0].outs if o.metric or o.plot]
+    for out in outs:
+        path = Path(root) / str(out)
+        if not path.is_file():
+            continue
+        if out.metric and path.suffix == ".json":
+            values = flatten(json.loads(path.read_text()))
+            for key, value in values.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    client.log_metric(run_id, f"{stage}.{key}".replace("@", "_"), float(value))
+        client.log_artifact(run_id, str(path), artifact_path=stage)
+
+
+def log_data_lineage(run_id: str, dataset: str, data_version: str, prepared: Path) -> None:
+    """`mlflow.log_input` of the prepared interactions, named with their DVC data version."""
+    import pandas as pd
+
+    frame = pd.read_parquet(prepared / "interactions.parquet")
+    ds = mlflow.data.from_pandas(frame, source=str(prepared.resolve()), name=f"{dataset}@{data_version[:12]}")
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_input(ds, context="training", tags={"data_version": data_version})
