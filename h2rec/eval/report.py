@@ -70,9 +70,11 @@ def plot_buckets(metrics: dict[str, float], protocols: list[str], path: Path, k:
     """NDCG@k by popularity bucket of the target item (0 = least popular)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5))
+    buckets: list[str] = []
     for p in protocols:
         buckets = [g for g in groups_of(metrics, p) if g.startswith("bucket")]
         ax.plot(range(len(buckets)), [metrics[f"{p}/{b}/ndcg_{k}"] for b in buckets], marker="o", label=p)
+    ax.set_xticks(range(len(buckets)), [b.removeprefix("bucket") for b in buckets])
     ax.set_xlabel("popularity bucket of the target (0 = least popular)")
     ax.set_ylabel(f"NDCG@{k}")
     ax.legend()

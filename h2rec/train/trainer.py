@@ -106,6 +106,7 @@ class Trainer:
                   "epoch_seconds": seconds, "sequences_per_s": len(self.data.train_users()) / seconds}
         self.state.history.append(record)
         self.state.epoch = epoch
+        log.info("epoch %d: loss %.4f valid ndcg@10 %.4f (%.1fs)", epoch, losses["total"], score, seconds)
         if score > self.state.best_score:
             self.state.best_epoch, self.state.best_score, self.state.bad_epochs = epoch, score, 0
             self._save_best()
@@ -115,7 +116,6 @@ class Trainer:
                 self.state.finished = True
                 log.info("early stop at epoch %d: best valid NDCG@10 %.4f at epoch %d", epoch, self.state.best_score, self.state.best_epoch)
         self._save_last()
-        log.info("epoch %d: loss %.4f valid ndcg@10 %.4f (%.1fs)", epoch, losses["total"], score, seconds)
         if self.on_epoch:
             self.on_epoch(epoch, {k: v for k, v in record.items() if k != "epoch"})
 
@@ -127,7 +127,8 @@ class Trainer:
         self.model.train()
         sums: dict[str, float] = {}
         seen, t0 = 0, time.perf_counter()
-        bar = tqdm(batches, desc=f"epoch {epoch}", unit="batch", disable=not cfg.progress, leave=False)
+        # disable=None: the bar is drawn on a terminal only, not into logs
+        bar = tqdm(batches, desc=f"epoch {epoch}", unit="batch", disable=None if cfg.progress else True, leave=False)
         for chunk in bar:
             batch = data.train_batch(chunk, cfg.backbone.max_len, cfg.padding)
             loss, terms = self.model.calculate_loss(batch)
