@@ -48,7 +48,8 @@ class Evaluator:
         if self._negatives is None:
             d = self.data
             weights = d.train_count if self.cfg.negative_sampling == "popularity" else None
-            self._negatives = sample_negatives(d.offsets, d.flat, d.n_items, self.cfg.sampled_negatives, self.cfg.seed, weights)
+            n, seed = self.cfg.sampled_negatives, self.cfg.seed
+            self._negatives = sample_negatives(d.offsets, d.flat, d.n_items, n, seed, weights)
         return self._negatives
 
     def cases(
@@ -70,7 +71,8 @@ class Evaluator:
             batch = d.eval_batch(chunk, split, max_len, padding)
             tgt = torch.from_numpy(targets[chunk])
             if FULL in protocols:
-                r, t = full_ranks(model, batch, self._candidates(chunk, split), self.prio, d.n_items, self.cfg.item_chunk, TOP_K)
+                cand = self._candidates(chunk, split)
+                r, t = full_ranks(model, batch, cand, self.prio, d.n_items, self.cfg.item_chunk, TOP_K)
                 ranks[FULL][chunk], top[chunk, : t.shape[1]] = r.numpy(), t.numpy()
             if "sampled" in protocols:
                 neg = torch.from_numpy(self.negatives[chunk])
@@ -81,7 +83,9 @@ class Evaluator:
     def summarise(self, res: CaseResults) -> dict[str, float]:
         return group_metrics(self.data, res.users, res.targets, res.ranks, self.cfg.ks, res.top)
 
-    def evaluate(self, model: SequentialRecommender, split: Split, max_len: int, padding: Padding, protocols=(FULL, "sampled")) -> dict[str, float]:
+    def evaluate(
+        self, model: SequentialRecommender, split: Split, max_len: int, padding: Padding, protocols=(FULL, "sampled")
+    ) -> dict[str, float]:
         return self.summarise(self.cases(model, split, max_len, padding, protocols))
 
     def sizes(self, split: Split) -> dict[str, int]:
@@ -101,6 +105,7 @@ class Evaluator:
         start, end = d.offsets[users], d.history_end(split)[users]
         lengths = end - start
         rows = np.repeat(np.arange(len(users)), lengths)
+        # flat index of every history entry: its offset within the user's run + the run's start
         idx = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths) + np.repeat(start, lengths)
         items = d.flat[idx]
         targets = d.targets(split)[users]

@@ -43,7 +43,9 @@ def tie_tolerance(target_score: torch.Tensor, scores: torch.Tensor) -> torch.Ten
     return TIE_RTOL * (target_score.abs() + sample.abs().mean(1))
 
 
-def beats(scores: torch.Tensor, target_score: torch.Tensor, tol: torch.Tensor, prio: torch.Tensor, target_prio: torch.Tensor) -> torch.Tensor:
+def beats(
+    scores: torch.Tensor, target_score: torch.Tensor, tol: torch.Tensor, prio: torch.Tensor, target_prio: torch.Tensor
+) -> torch.Tensor:
     """(B, C) True where a candidate ranks above the target (see the module note on ties)."""
     t, tol = target_score[:, None], tol[:, None]
     above = scores > t + tol
@@ -51,7 +53,9 @@ def beats(scores: torch.Tensor, target_score: torch.Tensor, tol: torch.Tensor, p
     return above | tied_first
 
 
-def count_beating(scores: torch.Tensor, target_score: torch.Tensor, tol: torch.Tensor, prio: torch.Tensor, target_prio: torch.Tensor) -> torch.Tensor:
+def count_beating(
+    scores: torch.Tensor, target_score: torch.Tensor, tol: torch.Tensor, prio: torch.Tensor, target_prio: torch.Tensor
+) -> torch.Tensor:
     """(B,) number of candidates that beat the target: the row sums of `beats`, faster.
 
     Comparisons are written into a float buffer and summed (summing a bool tensor converts it
@@ -65,7 +69,8 @@ def count_beating(scores: torch.Tensor, target_score: torch.Tensor, tol: torch.T
     count = above.long()
     tied = torch.nonzero(at_least > above).squeeze(1)
     if len(tied):
-        count[tied] += beats(scores[tied], target_score[tied], tol[tied], prio, target_prio[tied]).sum(1) - above[tied].long()
+        tied_beats = beats(scores[tied], target_score[tied], tol[tied], prio, target_prio[tied]).sum(1)
+        count[tied] += tied_beats - above[tied].long()
     return count
 
 

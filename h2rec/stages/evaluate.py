@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model-dir", type=Path, default=paths.MODEL_DIR, help="checkpoint folder (default: %(default)s)")
+    parser.add_argument("--model-dir", type=Path, default=paths.MODEL_DIR,
+                        help="checkpoint folder (default: %(default)s)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -67,7 +68,9 @@ def run(
     return metrics
 
 
-def _log_to_mlflow(cfg: EvaluateConfig, train_cfg: TrainConfig, model, model_dir: Path, metrics: dict, files: list[Path]) -> None:
+def _log_to_mlflow(
+    cfg: EvaluateConfig, train_cfg: TrainConfig, model, model_dir: Path, metrics: dict, files: list[Path]
+) -> None:
     from h2rec.tracking.run import Run, load_run_id
     from h2rec.tracking.tags import flatten
 

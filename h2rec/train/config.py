@@ -78,6 +78,6 @@ class EvaluateConfig(_Section):
     negative_sampling: Literal["uniform", "popularity"] = "uniform"
     seed: int = 2024  # fixes the sampled negatives and the order among tied scores
     user_batch: int = Field(1024, ge=1)
-    item_chunk: int = Field(262_144, ge=1)  # catalogue items scored at once (memory bound)
+    item_chunk: int = Field(32_768, ge=1)  # catalogue items scored at once; memory ~ user_batch x item_chunk
     num_threads: int = Field(2, ge=1)
     log_model: bool = True  # also log the model to MLflow (mlflow.pytorch, pickle format)

@@ -34,7 +34,9 @@ class SidTable:
         return self.codes.shape[1]
 
     @classmethod
-    def from_frame(cls, sids: pd.DataFrame, cardinalities: list[int], n_items: int, source: str = "sids") -> SidTable:
+    def from_frame(
+        cls, sids: pd.DataFrame, cardinalities: list[int], n_items: int, source: str = "sids"
+    ) -> SidTable:
         cols = [f"code_{l}" for l in range(len(cardinalities))]
         missing = [c for c in ["item", *cols] if c not in sids.columns]
         if missing:
@@ -45,7 +47,9 @@ class SidTable:
         codes[items] = sids[cols].to_numpy(np.int64)
         lacking = np.flatnonzero((codes[1 : n_items + 1] < 0).any(1)) + 1
         if len(lacking):
-            raise DataError(f"{source}: no Semantic ID for {len(lacking)} item(s), e.g. {lacking[:5].tolist()}; rerun `h2rec tokenize`")
+            raise DataError(
+                f"{source}: no Semantic ID for {len(lacking)} item(s), e.g. {lacking[:5].tolist()}; rerun `h2rec tokenize`"
+            )
         too_big = codes >= np.asarray(cardinalities)[None, :]
         if too_big.any():
             level = int(np.flatnonzero(too_big.any(0))[0])
@@ -78,5 +82,7 @@ def load_codebooks(quantizer_dir: Path) -> list[np.ndarray]:
             "set it to false"
         ) from None
     if not quantizer_dir.exists():
-        raise DataError(f"{quantizer_dir}: no saved quantizer; run `h2rec tokenize` or set train.sid.init_from_codebooks: false")
+        raise DataError(
+            f"{quantizer_dir}: no saved quantizer; run `h2rec tokenize` or set train.sid.init_from_codebooks: false"
+        )
     return [np.asarray(c, dtype=np.float32) for c in loader(quantizer_dir).codebooks]

@@ -101,7 +101,8 @@ class Trainer:
         t0 = time.perf_counter()
         losses = self._train_epoch(epoch)
         seconds = time.perf_counter() - t0
-        score = self.evaluator.evaluate(self.model, "valid", self.cfg.backbone.max_len, self.cfg.padding, ("full",))[VALID_METRIC]
+        metrics = self.evaluator.evaluate(self.model, "valid", self.cfg.backbone.max_len, self.cfg.padding, ("full",))
+        score = metrics[VALID_METRIC]
         record = {"epoch": epoch, **{f"loss/{k}": v for k, v in losses.items()}, "valid/ndcg_10": score,
                   "epoch_seconds": seconds, "sequences_per_s": len(self.data.train_users()) / seconds}
         self.state.history.append(record)
@@ -114,7 +115,8 @@ class Trainer:
             self.state.bad_epochs += 1
             if self.state.bad_epochs >= self.cfg.patience:
                 self.state.finished = True
-                log.info("early stop at epoch %d: best valid NDCG@10 %.4f at epoch %d", epoch, self.state.best_score, self.state.best_epoch)
+                log.info("early stop at epoch %d: best valid NDCG@10 %.4f at epoch %d",
+                         epoch, self.state.best_score, self.state.best_epoch)
         self._save_last()
         if self.on_epoch:
             self.on_epoch(epoch, {k: v for k, v in record.items() if k != "epoch"})
