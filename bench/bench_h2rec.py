@@ -115,9 +115,17 @@ def tokenize_config(method: str):
 
 
 def semantic_ids(out: Path, method: str) -> Path:
-    """<out>/sid_<method>-<settings hash>.npz: codes (I+1, L+1), dedup level last; cardinalities; codebooks."""
+    """<out>/sid_<method>-<settings hash>.npz: codes (I+1, L+1), dedup level last; cardinalities; codebooks.
+
+    Made once per dataset and method, from params.yaml's `tokenize` section at that time, then
+    reused (so a benchmark never mixes two SID tables; each run records the settings). Delete the
+    file to follow a changed params.yaml.
+    """
     import hashlib
 
+    made = sorted(out.glob(f"sid_{method}-*.npz"))
+    if made:
+        return made[0]
     cfg = tokenize_config(method)
     key = hashlib.sha256(cfg.model_dump_json().encode()).hexdigest()[:8]
     path = out / f"sid_{method}-{key}.npz"
