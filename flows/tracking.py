@@ -18,7 +18,7 @@ import mlflow
 from dvc.repo import Repo
 from mlflow import MlflowClient
 
-from h2rec.tracking.run import RUN_ENV, ensure_experiment
+from h2rec.tracking.run import RUN_ENV, ensure_experiment  # noqa: F401  (re-exported)
 from h2rec.tracking.tags import flatten, run_tags
 
 PARENT = "mlflow.parentRunId"
