@@ -58,7 +58,9 @@ def validate_embeddings(
     )
 
 
-def validate_sids(table: pd.DataFrame, items: pd.DataFrame, cardinalities: list[int], dedup: bool, report: Path | str) -> dict:
+def validate_sids(
+    table: pd.DataFrame, items: pd.DataFrame, cardinalities: list[int], dedup: bool, report: Path | str
+) -> dict:
     """One row per item, codes within [0, K) per column, unique full tuples with dedup."""
     code_cols = [f"code_{i}" for i in range(len(cardinalities))]
     frame = table.assign(item_id_matches=_ids_match(table["item_id"].tolist(), items, table["item"]))

@@ -53,7 +53,7 @@ class TokenizeConfig(_Section):
     # RQ-KMeans: cluster the direction of each residual (cosine k-means) instead of the raw
     # residual; reconstruction stays additive either way. Ignored by rqvae.
     normalize_residuals: bool = True
-    kmeans_iters: int = Field(20, ge=1)
+    kmeans_iters: int = Field(10, ge=1)
     dedup: bool = True
     seed: int = 42
     threads: int = Field(2, ge=1)

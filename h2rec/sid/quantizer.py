@@ -130,6 +130,7 @@ class ResidualQuantizer:
             "dedup": None if dedup_counts is None else {"tuples": len(dedup_counts)},
         }
         write_json(manifest, directory / MANIFEST)
+        self.model_key, self.dedup_counts = manifest["model_key"], dedup_counts
 
     @classmethod
     def load(
@@ -207,7 +208,8 @@ def read_manifest(directory: Path) -> dict:
     missing = [k for k in required if k not in manifest]
     if missing:
         raise DataError(f"{path}: manifest lacks {missing}")
-    if manifest["dedup"] is not None and not isinstance(manifest["dedup"].get("tuples") if isinstance(manifest["dedup"], dict) else None, int):
+    dedup = manifest["dedup"]
+    if dedup is not None and not (isinstance(dedup, dict) and isinstance(dedup.get("tuples"), int)):
         raise DataError(f"{path}: 'dedup' must be null or {{\"tuples\": n}}")
     if manifest["method"] not in ResidualQuantizer.registry:
         raise DataError(

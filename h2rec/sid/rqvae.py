@@ -18,7 +18,7 @@ import logging
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from h2rec.sid.quantizer import ResidualQuantizer, nearest
 from h2rec.sid.rqkmeans import RQKMeans
@@ -42,7 +42,7 @@ class Net(nn.Module):
         self.decoder = mlp([latent, *reversed(hidden), dim])
         self.codebooks = nn.Parameter(torch.zeros(levels, k, latent))
 
-    def quantize(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    def quantize(self, z: torch.Tensor) -> tuple[Tensor, Tensor, list[Tensor], Tensor, Tensor]:
         """(codes (n, L), quantized z, per-level residuals, codebook loss, commitment loss)."""
         r, z_q = z, torch.zeros_like(z)
         codes, residuals = [], []
@@ -125,7 +125,7 @@ class RQVAE(ResidualQuantizer):
         rq = RQKMeans(self.levels, self.codebook_size, seed=self.seed, iters=10).fit(z)
         net.codebooks.copy_(torch.from_numpy(np.stack(rq.codebooks)))
 
-    def _epoch(self, net: Net, opt: torch.optim.Optimizer, data: torch.Tensor, gen: torch.Generator) -> dict[str, float]:
+    def _epoch(self, net: Net, opt: torch.optim.Optimizer, data: Tensor, gen: torch.Generator) -> dict[str, float]:
         net.train()
         usage = torch.zeros(self.levels, self.codebook_size, dtype=torch.long)
         totals = np.zeros(3)
@@ -146,7 +146,7 @@ class RQVAE(ResidualQuantizer):
         return {"recon": recon, "codebook": codebook, "commit": commit, "restarts": restarts}
 
     @torch.no_grad()
-    def _restart_dead_codes(self, net: Net, usage: torch.Tensor, residuals: list[torch.Tensor], gen: torch.Generator) -> int:
+    def _restart_dead_codes(self, net: Net, usage: Tensor, residuals: list[Tensor], gen: torch.Generator) -> int:
         """Move every code no item chose this epoch onto a random residual of its level
         (from the last batch), where it is certain to win at least that item."""
         restarted = 0

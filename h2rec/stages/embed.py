@@ -84,10 +84,16 @@ def run(
     validate_embeddings(vectors, item_ids, items, encoder.dim, report_path)
     save_embeddings(out_dir / paths.ITEM_EMBEDDINGS.name, item_ids, vectors, encoder.key)
     # Deterministic content only (no timings), so an unchanged rerun leaves the file as is.
-    meta = {"model": cfg.model, "model_key": encoder.key, "dim": encoder.dim, "n_items": len(items), "embed": cfg.model_dump()}
+    meta = {
+        "model": cfg.model, "model_key": encoder.key, "dim": encoder.dim, "n_items": len(items),
+        "embed": cfg.model_dump(),
+    }
     write_json(meta, out_dir / paths.EMBED_META.name)
     summary = {**meta, "n_encoded": n_encoded, "seconds": round(time.perf_counter() - start, 2)}
-    log.info("embedded %d items (%d encoded, rest cached) with %s in %.1f s", len(items), n_encoded, encoder.key, summary["seconds"])
+    log.info(
+        "embedded %d items (%d encoded, rest cached) with %s in %.1f s",
+        len(items), n_encoded, encoder.key, summary["seconds"],
+    )
     return summary
 
 

@@ -97,7 +97,8 @@ def run(
     write_json(metrics, metrics_path)
     usage = usage_table(codes, cfg.codebook_size)
     write_parquet_or_csv(usage, reports_dir / paths.CODE_USAGE_TABLE.name)
-    plot_usage(codes, cfg.codebook_size, reports_dir / paths.CODE_USAGE_PLOT.name, f"{quantizer.method}, {len(codes)} items")
+    title = f"{quantizer.method}, {len(codes)} items"
+    plot_usage(codes, cfg.codebook_size, reports_dir / paths.CODE_USAGE_PLOT.name, title)
     return metrics
 
 
@@ -167,7 +168,8 @@ def _check_embed_params(cfg: EmbedConfig, meta_path: Path) -> None:
         return
     fitted = json.loads(meta_path.read_text(encoding="utf-8")).get("embed", {})
     now = cfg.model_dump()
-    changed = {k: (fitted.get(k), v) for k, v in now.items() if fitted.get(k) != v and k not in ("batch_size", "threads", "device")}
+    speed_only = ("batch_size", "threads", "device")
+    changed = {k: (fitted.get(k), v) for k, v in now.items() if fitted.get(k) != v and k not in speed_only}
     if changed:
         raise ConfigError(
             f"params.yaml embed changed since the SIDs were fitted ({changed}, fitted vs now); "
@@ -193,7 +195,10 @@ def read_new_items(path: Path) -> pd.DataFrame:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--items", type=Path, help="cold start: CSV/Parquet of new items (item_id + text columns)")
-    parser.add_argument("--out", type=Path, help="with --items: where to write their SIDs (.parquet or .csv; default <items>_sids.parquet)")
+    parser.add_argument(
+        "--out", type=Path,
+        help="with --items: where to write their SIDs (.parquet or .csv; default <items>_sids.parquet)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
