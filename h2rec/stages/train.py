@@ -18,7 +18,7 @@ from h2rec import paths
 from h2rec.config import load_params
 from h2rec.io import atomic_path, write_json
 from h2rec.models.registry import build_model
-from h2rec.train import checkpoint
+from h2rec.train import checkpoint, distributed
 from h2rec.train.config import TrainConfig
 from h2rec.train.inputs import load_inputs
 from h2rec.train.sid_table import SID_DIR
@@ -49,6 +49,7 @@ def run(
     history_path: Path = paths.TRAIN_HISTORY,
 ) -> TrainState:
     torch.set_num_threads(cfg.num_threads)
+    distributed.setup()  # under torchrun: join the process group
     out_dir = Path(out_dir)
     data, sid = load_inputs(cfg, prepared_dir, sid_dir, cfg.sid.init_from_codebooks)
     seed_everything(cfg.seed)
@@ -56,11 +57,12 @@ def run(
     identity = checkpoint.identity(cfg, data.signature(), sid.signature() if sid else None)
     log.info("training %s (%s loss) on %d users, %d items, %d positions", cfg.model, cfg.loss,
              data.n_users, data.n_items, data.n_train_positions(cfg.backbone.max_len))
-    if not cfg.tracking.enabled:
+    if not cfg.tracking.enabled or not distributed.is_main():
         state = Trainer(model, data, cfg, out_dir, identity).fit(resume)
     else:
         state = _fit_tracked(cfg, model, data, out_dir, identity, resume, dataset)
-    _write_outputs(state, cfg, Path(metrics_path), Path(history_path))
+    if distributed.is_main():
+        _write_outputs(state, cfg, Path(metrics_path), Path(history_path))
     return state
 
 

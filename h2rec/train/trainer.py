@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from h2rec.eval.evaluator import Evaluator
 from h2rec.models.base import SequentialRecommender
-from h2rec.train import checkpoint
+from h2rec.train import checkpoint, distributed
 from h2rec.train.batching import bucketed_batches
 from h2rec.train.config import EvaluateConfig, TrainConfig
 from h2rec.train.data import SeqDataset
@@ -74,6 +74,7 @@ class Trainer:
         self.rng = np.random.default_rng(cfg.seed)
         self.state = TrainState()
         seed_everything(cfg.seed)  # dropout and negatives; batch order uses self.rng
+        self.step_fn = distributed.wrap(model)  # plain, or DDP under torchrun
 
     # -- the loop ---------------------------------------------------------------------------
     def fit(self, resume: bool = False, max_epochs: int | None = None) -> TrainState:
@@ -118,7 +119,7 @@ class Trainer:
                 log.info("early stop at epoch %d: best valid NDCG@10 %.4f at epoch %d",
                          epoch, self.state.best_score, self.state.best_epoch)
         self._save_last()
-        if self.on_epoch:
+        if self.on_epoch and distributed.is_main():
             self.on_epoch(epoch, {k: v for k, v in record.items() if k != "epoch"})
 
     def _train_epoch(self, epoch: int) -> dict[str, float]:
@@ -132,8 +133,8 @@ class Trainer:
         # disable=None: the bar is drawn on a terminal only, not into logs
         bar = tqdm(batches, desc=f"epoch {epoch}", unit="batch", disable=None if cfg.progress else True, leave=False)
         for chunk in bar:
-            batch = data.train_batch(chunk, cfg.backbone.max_len, cfg.padding)
-            loss, terms = self.model.calculate_loss(batch)
+            batch = data.train_batch(distributed.shard(chunk), cfg.backbone.max_len, cfg.padding)
+            loss, terms = self.step_fn(batch)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
@@ -143,7 +144,7 @@ class Trainer:
                 sums[name] = sums.get(name, 0.0) + float(value)
             seen += len(chunk)
             bar.set_postfix(loss=f"{float(loss.detach()):.4f}", seq_s=f"{seen / (time.perf_counter() - t0):.0f}")
-        return {k: v / max(len(batches), 1) for k, v in sums.items()}
+        return distributed.mean({k: v / max(len(batches), 1) for k, v in sums.items()})
 
     # -- checkpoints ------------------------------------------------------------------------
     def _payload(self) -> dict[str, Any]:
@@ -154,11 +155,16 @@ class Trainer:
         }
 
     def _save_best(self) -> None:
+        if not distributed.is_main():
+            return
         payload = self._payload()
         payload["epoch"] = self.state.epoch
         checkpoint.save(self.out_dir / checkpoint.BEST, payload)
 
     def _save_last(self) -> None:
+        if not distributed.is_main():
+            distributed.barrier()  # wait until rank 0 has written it
+            return
         payload = self._payload()
         payload.update(
             optimizer=self.optimizer.state_dict() if self.optimizer else {},
@@ -167,6 +173,7 @@ class Trainer:
             state=json.dumps(self.state.__dict__),
         )
         checkpoint.save(self.out_dir / checkpoint.LAST, payload)
+        distributed.barrier()
 
     def _restore(self) -> None:
         path = self.out_dir / checkpoint.LAST
