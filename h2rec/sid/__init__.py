@@ -5,12 +5,8 @@ stage's file) -> rqkmeans.py / rqvae.py (quantizers, interface in quantizer.py) 
 (dedup level, SID table) -> report.py (tokenizer metrics and plots).
 """
 
-import os
-
-# faiss and torch run OpenMP thread teams. With the default (spinning) wait policy, a team
-# on a 2-core machine that something else is also using runs 3-4x slower than one thread;
-# sleeping waiters remove most of that. It must be set before faiss/torch are loaded.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OMP_WAIT_POLICY=PASSIVE (sleeping OpenMP waiters, 2-3x faster faiss/torch on a busy
+# 2-core machine) is set by h2rec.env when the package is imported, before faiss/torch load.
 
 
 def load(directory, **expect):
