@@ -281,3 +281,43 @@ def test_short_training_on_real_data_reduces_every_loss_term(real_slice):
     assert set(first) == {"rec", "code", "mask"}
     for name in first:
         assert last[name] < first[name], (name, first[name], last[name])
+
+
+# -- building and initialisation ---------------------------------------------------------------
+def tiny_dataset() -> SeqDataset:
+    seqs = {f"u{u}": [f"i{(u + k) % 12}" for k in range(6)] for u in range(12)}
+    events = pd.DataFrame([(u, i, t) for u, s in seqs.items() for t, i in enumerate(s)], columns=["user_id", "item_id", "ts"])
+    items = pd.DataFrame({"item_id": [f"i{k}" for k in range(12)], "title": ""})
+    prep = prepare(events, items, PreprocessConfig(k_core=3))
+    return SeqDataset.from_frames(prep.interactions, prep.items, prep.users)
+
+
+def test_build_drops_the_dedup_level_unless_asked_and_same_tuples_ignore_it():
+    from h2rec.models.h2rec import build_h2rec
+    from h2rec.train.config import TrainConfig
+    from h2rec.train.sid_table import SidTable
+
+    data = tiny_dataset()
+    codes = np.concatenate([[[-1, -1, -1]], [[i % 3, i % 2, i // 6] for i in range(data.n_items)]])  # last column: dedup
+    sid = SidTable(codes, [3, 2, 2])
+    cfg = TrainConfig(model="h2rec", backbone=BACKBONE)
+    plain = build_h2rec(cfg, data, sid, dedup=True)
+    assert plain.levels == 2 and plain.quantized_levels == 2
+    with_dedup = build_h2rec(cfg, data, sid, dedup=True, hc=H2RecConfig(dedup_level=True))
+    assert with_dedup.levels == 3 and with_dedup.quantized_levels == 2
+    assert torch.equal(plain.tuple_id, with_dedup.tuple_id)  # items 1 and 7 share (0, 0) whatever their dedup code
+    assert with_dedup.tuple_id[1] == with_dedup.tuple_id[7]
+
+
+def test_pca_and_codebook_initialisation():
+    from h2rec.models.sid_sasrec import pca_project
+
+    rng = np.random.default_rng(0)
+    text = rng.normal(size=(N_ITEMS, 24)).astype(np.float32)
+    books = [rng.normal(size=(k, 24)).astype(np.float32) for k in K]
+    m = H2Rec(N_ITEMS, random_codes(N_ITEMS, K), K, BACKBONE, H2RecConfig(hid_init="pca", sid_init="codebooks"),
+              NextItemLoss("ce", N_ITEMS), codebooks=books, text_embeddings=text)
+    assert np.allclose(m.hid_emb.weight[1:].detach().numpy(), pca_project([text], 16)[0], atol=1e-6)
+    for emb, expected in zip(m.code_emb, pca_project(books, 16)):
+        assert np.allclose(emb.weight[1:].detach().numpy(), expected, atol=1e-6)
+    assert (m.hid_emb.weight[0] == 0).all() and all((e.weight[0] == 0).all() for e in m.code_emb)
