@@ -301,7 +301,7 @@ def main() -> int:
     c.add_argument("--users", type=int, default=5000)
     for q in (a, s, r, c):
         q.add_argument("--dataset", default="beauty")
-        q.add_argument("--threads", type=int, default=2)
+        q.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     {"accuracy": accuracy, "speed": speed, "report": report, "scale": scale}[args.cmd](args)

@@ -58,7 +58,7 @@ class TrainConfig(_Section):
     epochs: int = Field(200, ge=0)
     patience: int = Field(10, ge=1)  # epochs without a better validation NDCG@10 before stopping
     eval_batch_size: int = Field(1024, ge=1)
-    num_threads: int = Field(2, ge=1)
+    num_threads: int = Field(1, ge=1)  # more only on a machine with idle cores (docs/harness.md)
     progress: bool = True
     backbone: BackboneConfig = BackboneConfig()
     sid: SidModelConfig = SidModelConfig()
@@ -79,5 +79,5 @@ class EvaluateConfig(_Section):
     seed: int = 2024  # fixes the sampled negatives and the order among tied scores
     user_batch: int = Field(1024, ge=1)
     item_chunk: int = Field(32_768, ge=1)  # catalogue items scored at once; memory ~ user_batch x item_chunk
-    num_threads: int = Field(2, ge=1)
+    num_threads: int = Field(1, ge=1)
     log_model: bool = True  # also log the model to MLflow (mlflow.pytorch, pickle format)
