@@ -64,7 +64,10 @@ class Recommender:
             raise DataError(f"model {self.cfg.model!r} scores items by hash ID only: it cannot rank new items")
         fresh = new_items[~new_items["item_id"].astype(str).isin(self.index)]
         cols = sorted((c for c in fresh.columns if c.startswith("code_")), key=lambda c: int(c.split("_")[1]))
-        ids = add(fresh[cols].to_numpy(np.int64)).numpy()
+        levels = self.model.codes.shape[1]  # a model trained without the dedup code ignores it
+        if len(cols) < levels:
+            raise DataError(f"new items have {len(cols)} code columns, the model reads {levels}")
+        ids = add(fresh[cols[:levels]].to_numpy(np.int64)).numpy()
         self.item_ids = np.concatenate([self.item_ids, fresh["item_id"].astype(str).to_numpy()])
         title = fresh["title"].astype(str) if "title" in fresh else pd.Series([""] * len(fresh))
         self.titles = np.concatenate([self.titles, title.to_numpy()])

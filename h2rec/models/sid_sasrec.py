@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from h2rec.errors import DataError
 from h2rec.models.base import DotProductRecommender
 from h2rec.models.losses import NextItemLoss
 from h2rec.models.sasrec import INIT_STD, SASRecEncoder, init_weights
@@ -56,6 +57,18 @@ class SIDSASRec(DotProductRecommender):
 
     def sequence_states(self, batch: Batch) -> torch.Tensor:
         return self.backbone(self.item_vectors(batch.items), batch.mask)
+
+    @torch.no_grad()
+    def add_items(self, codes: np.ndarray) -> torch.Tensor:
+        """Append unseen items by their SID codes (n, L); they are scored through them at once."""
+        codes_t = torch.as_tensor(np.asarray(codes), dtype=torch.long) + 1
+        for l, emb in enumerate(self.code_emb):
+            if (codes_t[:, l] < 1).any() or (codes_t[:, l] >= emb.num_embeddings).any():
+                raise DataError(f"new items: code_{l} outside [0, {emb.num_embeddings - 1})")
+        ids = torch.arange(self.n_items + 1, self.n_items + 1 + len(codes_t))
+        self.codes = torch.cat([self.codes, codes_t])
+        self.n_items += len(codes_t)
+        return ids
 
     @torch.no_grad()
     def _init_from_codebooks(self, codebooks: list[np.ndarray], d: int) -> None:

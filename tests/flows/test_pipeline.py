@@ -4,6 +4,8 @@ Prefect API, real DVC, and a real SQLite MLflow store inside the scratch project
 import asyncio
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
@@ -13,6 +15,7 @@ from prefect.settings import PREFECT_API_URL
 
 from flows.pipeline import pipeline
 from flows.serve import deployments
+from h2rec.commands.recommend import load_recommender
 from h2rec.errors import ValidationFailed
 from tests.conftest import run
 
@@ -47,6 +50,16 @@ def test_deployment_run_then_no_change_then_bad_input(prefect_server, dvc_projec
     children = {r.data.tags.get("stage") for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id}
     assert {"ingest", "split", "train", "evaluate", "register"} <= children
     assert parents[0].inputs.dataset_inputs  # mlflow.log_input lineage
+
+    # cold start: a new item with text gets SIDs without refitting and is ranked by the champion
+    items = pd.read_parquet(dvc_project / "data/prepared/items.parquet")
+    pd.DataFrame({"item_id": ["brand-new"], "title": [items["title"].iloc[0]]}).to_csv(dvc_project / "new.csv", index=False)
+    run(["h2rec", "tokenize", "--items", "new.csv", "--out", "new_sids.parquet"], dvc_project)
+    rec = load_recommender("models:/h2rec@champion")
+    assert rec.add_items(pd.read_parquet(dvc_project / "new_sids.parquet")) == 1
+    history = [items["item_id"].iloc[1], items["item_id"].iloc[2]]
+    ranked = rec.recommend([history], k=len(rec.item_ids) - 1 - len(history))  # every unseen item
+    assert "brand-new" in set(ranked["item_id"]) and np.isfinite(ranked["score"]).all()
 
     # 2. nothing changed: nothing runs, nothing is registered
     assert set(pipeline(str(dvc_project)).values()) == {"skipped"}

@@ -101,3 +101,15 @@ def test_sid_table_refuses_missing_items_and_out_of_range_codes():
     bad[0, 1] = 4
     with pytest.raises(DataError, match="code_1"):
         SidTable.from_frame(sids_frame(bad), CARDS, n_items=6)
+
+
+def test_added_items_score_like_their_code_twins_and_bad_codes_are_refused():
+    m = model()
+    ids = m.add_items(np.array([[2, 3, 4]]))  # the tuple of items 4 and 5
+    assert ids.tolist() == [7] and m.n_items == 7
+    batch = Batch(torch.tensor([[1, 2, 3]]), torch.tensor([0]), torch.tensor([3]), "right")
+    with torch.no_grad():
+        scores = m.full_sort_predict(batch)[0]
+    assert scores.shape == (8,) and scores[7] == scores[4]
+    with pytest.raises(DataError, match="code_2 outside"):
+        m.add_items(np.array([[0, 0, 5]]))
