@@ -100,12 +100,14 @@ def peak_rss_mb() -> float:
 def accuracy(args) -> None:
     for model in args.models:
         for seed in args.seeds:
-            name = f"{args.dataset}-{model}-{args.loss}-s{seed}.json"
+            tag = f"-{args.tag}" if args.tag else ""
+            name = f"{args.dataset}-{model}{tag}-{args.loss}-s{seed}.json"
             path = RESULTS / name
             if path.exists():
                 print(f"skip {name} (done)")
                 continue
             result = train_and_test(args.dataset, model, args.loss, seed, args.epochs, args.patience, args.threads, args.overrides)
+            result["tag"] = args.tag
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(result, indent=2))
             print(row(result), flush=True)
@@ -146,7 +148,8 @@ def train_and_test(name: str, model_name: str, loss: str, seed: int, epochs: int
 
 def row(r: dict) -> str:
     cells = "  ".join(f"{g} {r['test'][g + '/hr_10']:.4f}/{r['test'][g + '/ndcg_10']:.4f}" for g in SHOW)
-    return f"{r['model']:<11}{r['loss']:<16}s{r['seed']}  ep {r['best_epoch']:>3}/{r['epochs_run']:<3}  {cells}"
+    name = r["model"] + (f"[{r['tag']}]" if r.get("tag") else "")
+    return f"{name:<20}{r['loss']:<16}s{r['seed']}  ep {r['best_epoch']:>3}/{r['epochs_run']:<3}  {cells}"
 
 
 def report(args) -> None:
@@ -158,15 +161,16 @@ def report(args) -> None:
     for r in runs:
         print(row(r))
     print("\nmean +- std over seeds")
-    keys = sorted({(r["model"], r["loss"]) for r in runs})
-    for model, loss in keys:
-        rs = [r for r in runs if (r["model"], r["loss"]) == (model, loss)]
+    keys = sorted({(r["model"], r.get("tag") or "", r["loss"]) for r in runs})
+    for model, tag, loss in keys:
+        rs = [r for r in runs if (r["model"], r.get("tag") or "", r["loss"]) == (model, tag, loss)]
         cells = []
         for g in SHOW:
             hr = np.array([r["test"][g + "/hr_10"] for r in rs])
             nd = np.array([r["test"][g + "/ndcg_10"] for r in rs])
             cells.append(f"{g} {hr.mean():.4f}+-{hr.std():.4f} / {nd.mean():.4f}+-{nd.std():.4f}")
-        print(f"{model} {loss} (n={len(rs)}): " + "; ".join(cells))
+        label = model + (f"[{tag}]" if tag else "")
+        print(f"{label} {loss} (n={len(rs)}): " + "; ".join(cells))
 
 
 # -- speed ---------------------------------------------------------------------------------------
@@ -291,6 +295,7 @@ def main() -> int:
     a.add_argument("--epochs", type=int, default=200)
     a.add_argument("--patience", type=int, default=20)
     a.add_argument("--overrides", help='JSON merged into the train config, e.g. \'{"lr": 0.002}\'')
+    a.add_argument("--tag", help="names a variant made with --overrides (in file names and the report)")
     s = sub.add_parser("speed")
     s.add_argument("--losses", nargs="+", default=["ce", "bce", "sampled_softmax"])
     s.add_argument("--repeats", type=int, default=2)
