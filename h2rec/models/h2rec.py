@@ -27,7 +27,8 @@ Loss = L_rec + lambda_item * L_code + lambda_user * L_mask (see `alignment.py`):
 
 Every component is a switch in `H2RecConfig` (ablations without code branches elsewhere).
 Items never seen in training keep their initial HID vector (no gradient reaches it), so they
-are ranked through their SID codes: new items with text can be recommended.
+are ranked through their SID codes: new items with text can be recommended. With
+`cold_hid: sid` their HID part is, at inference, predicted from their SID vector instead.
 """
 
 from __future__ import annotations
@@ -161,8 +162,22 @@ class H2Rec(DotProductRecommender):
 
     # -- item vectors ------------------------------------------------------------------------
     def hid_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
-        w = torch.where(self.cold[:, None], self.hid_emb.weight.detach(), self.hid_emb.weight)
+        w = self.hid_emb.weight
+        w = torch.where(self.cold[:, None], self._cold_hid(w), w)
         return w if items is None else w[items]
+
+    def _cold_hid(self, w: torch.Tensor) -> torch.Tensor:
+        """HID vectors of items absent from training, never trained (no gradient reaches them).
+
+        `init`: the initial vector. `sid` (at inference): the item's SID vector, rescaled to the
+        median length of the trained HID vectors; L_code aligns the directions of the two views
+        of every trained item, so this is the HID vector the alignment predicts.
+        """
+        if self.cfg.cold_hid == "init" or self.training or self.code_emb is None:
+            return w.detach()
+        with torch.no_grad():
+            scale = w[~self.cold].norm(dim=-1).median()
+            return F.normalize(self.sid_vectors(), dim=-1) * scale
 
     def level_vectors(self, items: torch.Tensor | None = None) -> list[torch.Tensor]:
         codes = self.codes if items is None else self.codes[items]

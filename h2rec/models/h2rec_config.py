@@ -46,6 +46,7 @@ class H2RecConfig(_Section):
     sid_init: Literal["random", "codebooks"] = "random"  # codebooks: PCA of the quantizer's codebooks
     dedup_level: bool = False  # read the tokenizer's dedup code as one more (finest) SID level
     freeze_cold_hid: bool = True  # items absent from training keep their initial HID vector
+    cold_hid: Literal["init", "sid"] = "init"  # HID part of those items at inference: initial vector, or predicted from the SID vector
     # -- losses -----------------------------------------------------------------------------
     lambda_item: float = Field(0.1, ge=0.0)  # weight of L_code
     lambda_user: float = Field(0.1, ge=0.0)  # weight of L_mask

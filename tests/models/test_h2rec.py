@@ -232,6 +232,19 @@ def test_items_absent_from_training_keep_their_hid_vector_and_rank_by_sid():
     assert not torch.allclose(s1, s2)
 
 
+def test_cold_hid_predicted_from_the_sid_view_at_inference_only():
+    train_count = np.ones(N_ITEMS + 1, np.int64)
+    train_count[[0, 25]] = 0
+    m = make(H2RecConfig(cold_hid="sid"), train_count=train_count)
+    warm = m.hid_emb.weight[1:25].detach().norm(dim=-1).tolist() + m.hid_emb.weight[26:].detach().norm(dim=-1).tolist()
+    got = m.hid_vectors(torch.tensor([25, 3]))
+    sid = m.sid_vectors(torch.tensor([25]))[0]
+    assert torch.allclose(got[0], sid / sid.norm() * torch.tensor(warm).median(), atol=1e-6)
+    assert torch.equal(got[1], m.hid_emb.weight[3])  # warm items untouched
+    m.train()
+    assert torch.equal(m.hid_vectors(torch.tensor([25]))[0], m.hid_emb.weight[25])  # training sees the frozen initial vector
+
+
 def test_new_items_are_ranked_through_their_semantic_ids():
     m = make()
     b = batch([SHORT, LONG])
