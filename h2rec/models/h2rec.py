@@ -45,6 +45,7 @@ from h2rec import paths
 from h2rec.errors import ConfigError, DataError
 from h2rec.models.alignment import positive_weights, two_way_infonce
 from h2rec.models.base import DotProductRecommender
+from h2rec.models.dropout import Dropout, attention
 from h2rec.models.h2rec_config import H2RecConfig
 from h2rec.models.losses import NextItemLoss
 from h2rec.models.registry import make_loss, register
@@ -63,14 +64,14 @@ class CrossAttention(nn.Module):
         d = cfg.hidden
         self.heads, self.attn_dropout = cfg.heads, cfg.attn_dropout
         self.q, self.kv, self.proj = nn.Linear(d, d), nn.Linear(d, 2 * d), nn.Linear(d, d)
-        self.drop, self.ln = nn.Dropout(cfg.dropout), nn.LayerNorm(d)
+        self.drop, self.ln = Dropout(cfg.dropout), nn.LayerNorm(d)
 
     def forward(self, query: torch.Tensor, source: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
         B, T, d = query.shape
         q = self.q(query).view(B, T, self.heads, d // self.heads).transpose(1, 2)
         k, v = self.kv(source).view(B, T, 2, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         p = self.attn_dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed[:, None], dropout_p=p)
+        y = attention(q, k, v, allowed[:, None], p)
         return self.ln(query + self.drop(self.proj(y.transpose(1, 2).reshape(B, T, d))))
 
 

@@ -11,10 +11,10 @@ and output) read by the encoder; score = <last hidden state, item vector>.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from h2rec.models.base import DotProductRecommender
+from h2rec.models.dropout import Dropout, attention
 from h2rec.models.losses import NextItemLoss
 from h2rec.train.config import BackboneConfig
 from h2rec.train.data import Batch
@@ -35,17 +35,17 @@ class Block(nn.Module):
         self.ff = nn.Sequential(
             nn.Linear(cfg.hidden, cfg.ffn),
             nn.GELU() if cfg.activation == "gelu" else nn.ReLU(),
-            nn.Dropout(cfg.dropout),
+            Dropout(cfg.dropout),
             nn.Linear(cfg.ffn, cfg.hidden),
         )
         self.ln_attn, self.ln_ff = nn.LayerNorm(cfg.hidden), nn.LayerNorm(cfg.hidden)
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
 
     def attention(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
         B, T, d = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         p = self.attn_dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed[:, None], dropout_p=p)
+        y = attention(q, k, v, allowed[:, None], p)
         return self.drop(self.proj(y.transpose(1, 2).reshape(B, T, d)))
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
@@ -68,7 +68,7 @@ class SASRecEncoder(nn.Module):
         self.max_len = cfg.max_len
         self.pos = nn.Embedding(cfg.max_len, cfg.hidden)
         self.ln_in = nn.LayerNorm(cfg.hidden)
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.layers))
         # Pre-LN leaves the residual stream unnormalised; normalise once at the end instead.
         self.ln_out = nn.LayerNorm(cfg.hidden) if cfg.norm_first else nn.Identity()
