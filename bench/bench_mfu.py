@@ -1,0 +1,225 @@
+"""How close training comes to this machine's limit: matmul throughput, model FLOP utilisation,
+and where an epoch's time goes.
+
+    python bench/bench_mfu.py matmul --threads 1 2        # GFLOP/s for the shapes training uses
+    python bench/bench_mfu.py mfu --models sasrec h2rec --threads 2
+    python bench/bench_mfu.py profile --model sasrec --threads 2
+    python bench/bench_mfu.py batch-sizes --threads 2     # throughput by batch size (plot)
+
+All on the prepared Amazon Beauty split of bench/bench_h2rec.py. FLOPs of a training step are
+counted by torch's own `torch.utils.flop_counter.FlopCounterMode` (forward + backward of
+matmuls, attention and convolutions; elementwise work is not counted, as usual for MFU), over
+one full epoch of the length-bucketed batches the trainer uses; the time is that of the same
+epoch without the counter. MFU = counted FLOPs / time / the best dense matmul GFLOP/s measured
+in the same process with the same threads. Results go to bench/results/mfu/*.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "mfu"
+DATASET = "beauty"
+
+
+def matmul_gflops(m: int, k: int, n: int, seconds: float = 1.0) -> float:
+    import torch
+
+    a, b = torch.randn(m, k), torch.randn(k, n)
+    for _ in range(3):
+        a @ b
+    reps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        reps += 1
+    return 2 * m * k * n * reps / (time.perf_counter() - t0) / 1e9
+
+
+def shapes(n_items: int, tokens: int = 2048, hidden: int = 64, ffn: int = 256) -> dict[str, tuple[int, int, int]]:
+    """(m, k, n) of the products a SASRec training step runs; tokens ~ one trimmed batch's positions."""
+    return {
+        "projection (tokens x 64 @ 64 x 64)": (tokens, hidden, hidden),
+        "FFN up (tokens x 64 @ 64 x 256)": (tokens, hidden, ffn),
+        "FFN down (tokens x 256 @ 256 x 64)": (tokens, ffn, hidden),
+        f"logits (tokens x 64 @ 64 x {n_items})": (tokens, hidden, n_items),
+        "square 1024^3 (reference)": (1024, 1024, 1024),
+    }
+
+
+def matmul_cmd(args: argparse.Namespace) -> dict:
+    import torch
+
+    n_items = load()[0].n_items
+    out = {}
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        out[str(threads)] = {name: matmul_gflops(*s) for name, s in shapes(n_items).items()}
+        for name, g in out[str(threads)].items():
+            print(f"{threads} thread(s)  {name:42s} {g:8.1f} GFLOP/s")
+    return out
+
+
+def load():
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_h2rec import VARIANTS, prepare_dataset, semantic_ids
+
+    from h2rec.train.data import SeqDataset
+    from h2rec.train.sid_table import SidTable
+
+    prepared = prepare_dataset(DATASET, 1)
+    data = SeqDataset.load(prepared)
+    z = np.load(semantic_ids(prepared, VARIANTS["h2rec"][2]))
+    sid = SidTable(z["codes"], [int(c) for c in z["cardinalities"]])
+    return data, sid
+
+
+def build(name: str, data, sid, batch_size: int = 256):
+    import torch
+
+    from h2rec.models.h2rec import build_h2rec
+    from h2rec.models.registry import build_model
+    from h2rec.train.config import TrainConfig
+
+    torch.manual_seed(0)
+    cfg = TrainConfig(model=name, progress=False, batch_size=batch_size)
+    model = build_h2rec(cfg, data, sid, dedup=True) if name == "h2rec" else build_model(cfg, data, sid)
+    return model, cfg, torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+
+
+def epoch_batches(data, cfg, seed: int = 0):
+    from h2rec.train.batching import bucketed_batches
+
+    users = data.train_users()
+    lengths = np.minimum(data.n_train[users] - 1, cfg.backbone.max_len)
+    chunks = bucketed_batches(users, lengths, cfg.batch_size, np.random.default_rng(seed))
+    return [data.train_batch(c, cfg.backbone.max_len, cfg.padding) for c in chunks]
+
+
+def step(model, opt, batch) -> None:
+    loss, _ = model.calculate_loss(batch)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
+def mfu_cmd(args: argparse.Namespace) -> dict:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.set_num_threads(args.threads)
+    data, sid = load()
+    peak = max(matmul_gflops(*s) for s in shapes(data.n_items).values())
+    out = {"threads": args.threads, "peak_matmul_gflops": peak, "models": {}}
+    for name in args.models:
+        model, cfg, opt = build(name, data, sid)
+        model.train()
+        batches = epoch_batches(data, cfg)[: args.max_batches]
+        step(model, opt, batches[0])  # warm-up
+        t0 = time.perf_counter()
+        for b in batches:
+            step(model, opt, b)
+        seconds = time.perf_counter() - t0
+        counter = FlopCounterMode(display=False)
+        with counter:
+            for b in batches:
+                step(model, opt, b)
+        flops = counter.get_total_flops()
+        achieved = flops / seconds / 1e9
+        out["models"][name] = {"epoch_seconds": seconds, "epoch_gflop": flops / 1e9, "achieved_gflops": achieved,
+                               "mfu": achieved / peak, "batches": len(batches),
+                               "positions": int(sum(int(b.mask.sum()) for b in batches))}
+        print(f"{name}: epoch {seconds:.1f} s, {flops / 1e9:,.0f} GFLOP counted, {achieved:.1f} GFLOP/s "
+              f"= {100 * achieved / peak:.1f}% of the best matmul ({peak:.1f} GFLOP/s, {args.threads} thread(s))")
+    return out
+
+
+def profile_cmd(args: argparse.Namespace) -> dict:
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.set_num_threads(args.threads)
+    data, sid = load()
+    model, cfg, opt = build(args.model, data, sid)
+    model.train()
+    from h2rec.train.batching import bucketed_batches
+
+    users = data.train_users()
+    lengths = np.minimum(data.n_train[users] - 1, cfg.backbone.max_len)
+    chunks = bucketed_batches(users, lengths, cfg.batch_size, np.random.default_rng(0))[: args.max_batches]
+    t0 = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for c in chunks:  # batch building included: it is part of the epoch
+            with torch.profiler.record_function("data: train_batch"):
+                batch = data.train_batch(c, cfg.backbone.max_len, cfg.padding)
+            step(model, opt, batch)
+    wall = time.perf_counter() - t0
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[: args.top]
+    rows = [{"op": e.key, "self_seconds": e.self_cpu_time_total / 1e6, "share": e.self_cpu_time_total / total,
+             "calls": e.count} for e in top]
+    print(f"{args.model}: one profiled epoch {wall:.1f} s wall ({len(chunks)} batches)")
+    for r in rows:
+        print(f"  {r['op']:45s} {r['self_seconds']:7.2f} s  {100 * r['share']:5.1f}%  {r['calls']} calls")
+    return {"model": args.model, "threads": args.threads, "wall": wall, "batches": len(chunks), "top": rows}
+
+
+def batch_sizes_cmd(args: argparse.Namespace) -> dict:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    data, sid = load()
+    out = {"threads": args.threads, "rows": []}
+    for name in args.models:
+        for bs in args.sizes:
+            model, cfg, opt = build(name, data, sid, batch_size=bs)
+            model.train()
+            batches = epoch_batches(data, cfg)
+            n = max(3, min(len(batches), int(args.users / bs)))  # about `users` sequences per point
+            step(model, opt, batches[0])
+            t0 = time.perf_counter()
+            seqs = 0
+            for b in batches[1 : n + 1]:
+                step(model, opt, b)
+                seqs += b.items.shape[0]
+            rate = seqs / (time.perf_counter() - t0)
+            out["rows"].append({"model": name, "batch_size": bs, "sequences_per_s": rate})
+            print(f"{name} batch {bs:5d}: {rate:,.0f} sequences/s")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    mm = sub.add_parser("matmul", help="dense matmul GFLOP/s for the training shapes")
+    mm.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    mf = sub.add_parser("mfu", help="counted FLOPs of one training epoch / its time / best matmul rate")
+    mf.add_argument("--models", nargs="+", default=["sasrec", "h2rec"])
+    pr = sub.add_parser("profile", help="torch profiler over one training epoch, top ops by self CPU time")
+    pr.add_argument("--model", default="sasrec")
+    pr.add_argument("--top", type=int, default=12)
+    bs = sub.add_parser("batch-sizes", help="training sequences/s by batch size")
+    bs.add_argument("--models", nargs="+", default=["sasrec", "h2rec"])
+    bs.add_argument("--sizes", nargs="+", type=int, default=[64, 128, 256, 512, 1024])
+    bs.add_argument("--users", type=int, default=6000, help="about this many sequences timed per point")
+    for p in (mf, pr, bs):
+        p.add_argument("--threads", type=int, default=2)
+    for p in (mf, pr):
+        p.add_argument("--max-batches", type=int, default=None, help="fewer batches than one epoch (a quick look)")
+    args = parser.parse_args()
+    result = {"matmul": matmul_cmd, "mfu": mfu_cmd, "profile": profile_cmd, "batch-sizes": batch_sizes_cmd}[args.cmd](args)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = args.cmd if args.cmd != "profile" else f"profile-{args.model}"
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()
