@@ -507,7 +507,7 @@ def step_cost_table(results: Path, dataset: str) -> list[str]:
     med = lambda v, f: float(np.median([f(r) for r in by[v]]))  # noqa: E731
     step = lambda r: r["step_seconds"]  # noqa: E731
     extra = lambda r: r["peak_rss_mb"] - r["base_rss_mb"]  # noqa: E731
-    lines = [f"Training step on {c['batches']} length-bucketed batches of 256 users, {c['threads']} thread, each variant "
+    lines = [f"Training step on {c['batches']} length-bucketed batches of 256 users, {c['threads']} thread(s), each variant "
              f"in its own process, {c['rounds']} interleaved rounds (medians). Memory = peak RSS of the process minus "
              "its RSS once the data was loaded (model, optimizer state, activations).", "",
              "| variant | s/step | x SASRec | training memory MB | x SASRec | peak RSS MB |", "|---|---|---|---|---|---|"]

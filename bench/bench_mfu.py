@@ -4,7 +4,8 @@ and where an epoch's time goes.
     python bench/bench_mfu.py matmul --threads 1 2        # GFLOP/s for the shapes training uses
     python bench/bench_mfu.py mfu --models sasrec h2rec --threads 2
     python bench/bench_mfu.py profile --model sasrec --threads 2
-    python bench/bench_mfu.py batch-sizes --threads 2     # throughput by batch size (plot)
+    python bench/bench_mfu.py batch-sizes --threads 2     # throughput by batch size
+    python bench/bench_mfu.py plot                        # ... drawn into docs/figures/
 
 All on the prepared Amazon Beauty split of bench/bench_h2rec.py. FLOPs of a training step are
 counted by torch's own `torch.utils.flop_counter.FlopCounterMode` (forward + backward of
@@ -27,6 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "mfu"
 DATASET = "beauty"
+FIGURE = ROOT / "docs" / "figures" / "throughput_batch_size.png"
 
 
 def matmul_gflops(m: int, k: int, n: int, seconds: float = 1.0) -> float:
@@ -191,18 +193,39 @@ def batch_sizes_cmd(args: argparse.Namespace) -> dict:
         for bs in args.sizes:
             model, cfg, opt = build(name, data, sid, batch_size=bs)
             model.train()
-            batches = epoch_batches(data, cfg)
-            n = max(3, min(len(batches), int(args.users / bs)))  # about `users` sequences per point
+            batches = epoch_batches(data, cfg)  # a whole epoch: every size sees the same sequences
             step(model, opt, batches[0])
             t0 = time.perf_counter()
-            seqs = 0
-            for b in batches[1 : n + 1]:
+            for b in batches:
                 step(model, opt, b)
-                seqs += b.items.shape[0]
-            rate = seqs / (time.perf_counter() - t0)
+            rate = sum(b.items.shape[0] for b in batches) / (time.perf_counter() - t0)
             out["rows"].append({"model": name, "batch_size": bs, "sequences_per_s": rate})
             print(f"{name} batch {bs:5d}: {rate:,.0f} sequences/s")
     return out
+
+
+def plot_cmd(args: argparse.Namespace) -> None:
+    """docs/figures/throughput_batch_size.png from batch-sizes.json."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    res = json.loads((RESULTS / "batch-sizes.json").read_text())
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for name in dict.fromkeys(r["model"] for r in res["rows"]):
+        rows = [r for r in res["rows"] if r["model"] == name]
+        ax.plot([r["batch_size"] for r in rows], [r["sequences_per_s"] for r in rows], marker="o", label=name)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("batch size (users)")
+    ax.set_ylabel("training sequences / s")
+    ax.set_title(f"Beauty, full-softmax CE, {res['threads']} thread(s)")
+    ax.set_ylim(bottom=0)
+    ax.legend()
+    fig.tight_layout()
+    FIGURE.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(FIGURE, dpi=110)
+    print(f"wrote {FIGURE}")
 
 
 def main() -> None:
@@ -218,12 +241,14 @@ def main() -> None:
     bs = sub.add_parser("batch-sizes", help="training sequences/s by batch size")
     bs.add_argument("--models", nargs="+", default=["sasrec", "h2rec"])
     bs.add_argument("--sizes", nargs="+", type=int, default=[64, 128, 256, 512, 1024])
-    bs.add_argument("--users", type=int, default=6000, help="about this many sequences timed per point")
     for p in (mf, pr, bs):
         p.add_argument("--threads", type=int, default=2)
     for p in (mf, pr):
         p.add_argument("--max-batches", type=int, default=None, help="fewer batches than one epoch (a quick look)")
+    sub.add_parser("plot", help="draw docs/figures/throughput_batch_size.png from batch-sizes.json")
     args = parser.parse_args()
+    if args.cmd == "plot":
+        return plot_cmd(args)
     result = {"matmul": matmul_cmd, "mfu": mfu_cmd, "profile": profile_cmd, "batch-sizes": batch_sizes_cmd}[args.cmd](args)
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = args.cmd if args.cmd != "profile" else f"profile-{args.model}"
