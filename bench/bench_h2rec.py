@@ -279,8 +279,9 @@ def run_all(args: argparse.Namespace) -> None:
 
 
 def train_cmd(args: argparse.Namespace) -> None:
+    prepare_dataset(args.dataset, args.threads)
     result = train_one(args.dataset, args.variant, args.seed, args.epochs, args.patience, args.threads)
-    path = result_path(args.dataset, args.variant, args.seed)
+    path = args.out or result_path(args.dataset, args.variant, args.seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=1))
@@ -399,7 +400,8 @@ def sid_text(runs, dataset: str) -> str:
 
 def budget_text(runs: list[dict]) -> str:
     b = runs[0]["budget"]
-    return f"{len(runs)} seed(s), max {b['epochs']} epochs, patience {b['patience']}, {b['threads']} thread(s)"
+    threads = " or ".join(str(t) for t in sorted({r["budget"]["threads"] for r in runs}))
+    return f"{len(runs)} seed(s), max {b['epochs']} epochs, patience {b['patience']}, {threads} thread(s)"
 
 
 def main_table(runs, dataset: str, protocol: str) -> list[str]:
@@ -469,10 +471,12 @@ def ablation_table(runs, dataset: str) -> list[str]:
     lines = ["| variant | NDCG@10 overall | head | tail | Δ overall vs H2Rec | Δ head | Δ tail | runs |", "|---|---|---|---|---|---|---|---|"]
     for v in rows:
         rs = runs[(dataset, v)]
-        means = [stat(rs, f"full/{g}/ndcg@10")[0] for g in ("overall", "head", "tail")]
-        refs = [stat(ref, f"full/{g}/ndcg@10")[0] for g in ("overall", "head", "tail")]
+        groups = ("overall", "head", "tail")
+        means = [stat(rs, f"full/{g}/ndcg@10")[0] for g in groups]
+        refs = [stat(ref, f"full/{g}/ndcg@10")[0] for g in groups]
         deltas = ["" if v == "h2rec" else rel(a, b) for a, b in zip(means, refs)]
-        lines.append(f"| {LABELS[v]} | " + " | ".join(f"{x:.4f}" for x in means) + " | " + " | ".join(deltas) + f" | {len(rs)} |")
+        cells = [cell(rs, f"full/{g}/ndcg@10") for g in groups]
+        lines.append(f"| {LABELS[v]} | " + " | ".join(cells) + " | " + " | ".join(deltas) + f" | {len(rs)} |")
     return lines
 
 
@@ -483,8 +487,10 @@ def cost_table(runs, dataset: str) -> list[str]:
     med = lambda rs, k: float(np.median([r[k] for r in rs]))  # noqa: E731
     lines = ["| model | params | s/epoch (median) | x SASRec | peak RSS MB | x SASRec | epochs run (best) | load avg |",
              "|---|---|---|---|---|---|---|---|"]
+    threads = base[0]["budget"]["threads"]
     for v in GROUPS["main"] + [x for x in GROUPS["ablation"] + GROUPS["extra"] if x not in GROUPS["main"]]:
-        rs = runs.get((dataset, v))
+        # seconds are only comparable at the same thread count as the SASRec runs
+        rs = [r for r in runs.get((dataset, v), []) if r["budget"]["threads"] == threads]
         if not rs:
             continue
         sec, rss = med(rs, "seconds_per_epoch"), med(rs, "peak_rss_mb")
@@ -575,6 +581,8 @@ def write_report(results: Path, doc: Path, figures: Path) -> None:
         "All timings come from a machine with 2 virtual CPUs shared with other work, one torch",
         "thread per run, runs one after another: absolute seconds vary by up to 2x with the load",
         "(the load average during each run is listed); ratios within one table are more reliable.",
+        "Runs made with another thread count (the Scientific ablation seeds 1 and 2 used two) count",
+        "in the accuracy tables but not in the cost tables.",
         "",
     ]
     for dataset in datasets:
@@ -591,7 +599,7 @@ def write_report(results: Path, doc: Path, figures: Path) -> None:
         lines += extras_text(runs, dataset)
         abl = ablation_table(runs, dataset)
         if abl:
-            lines += [f"#### {dataset}: ablations (test, full ranking, NDCG@10; one seed)", "", *abl, ""]
+            lines += [f"#### {dataset}: ablations (test, full ranking, NDCG@10; mean ± std over the runs counted)", "", *abl, ""]
         cost = cost_table(runs, dataset)
         if cost:
             lines += [f"#### {dataset}: cost of the benchmark runs", "", *cost, ""]
@@ -621,6 +629,7 @@ def main() -> None:
     train.add_argument("--dataset", required=True)
     train.add_argument("--variant", required=True, choices=list(VARIANTS))
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", type=Path, help="result file (default: bench/results/h2rec/<dataset>/<variant>-seed<seed>.json)")
     cost = sub.add_parser("cost", help="training step time and peak memory per variant, interleaved rounds")
     one = sub.add_parser("cost-one", help="one cost measurement (used by `cost`)")
     for p in (cost, one):
