@@ -279,7 +279,6 @@ def run_all(args: argparse.Namespace) -> None:
 
 
 def train_cmd(args: argparse.Namespace) -> None:
-    prepare_dataset(args.dataset, args.threads)
     result = train_one(args.dataset, args.variant, args.seed, args.epochs, args.patience, args.threads)
     path = args.out or result_path(args.dataset, args.variant, args.seed)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -469,13 +468,12 @@ def ablation_table(runs, dataset: str) -> list[str]:
     if not ref or len(rows) < 2:
         return []
     lines = ["| variant | NDCG@10 overall | head | tail | Δ overall vs H2Rec | Δ head | Δ tail | runs |", "|---|---|---|---|---|---|---|---|"]
+    keys = [f"full/{g}/ndcg@10" for g in ("overall", "head", "tail")]
+    refs = [stat(ref, k)[0] for k in keys]
     for v in rows:
         rs = runs[(dataset, v)]
-        groups = ("overall", "head", "tail")
-        means = [stat(rs, f"full/{g}/ndcg@10")[0] for g in groups]
-        refs = [stat(ref, f"full/{g}/ndcg@10")[0] for g in groups]
-        deltas = ["" if v == "h2rec" else rel(a, b) for a, b in zip(means, refs)]
-        cells = [cell(rs, f"full/{g}/ndcg@10") for g in groups]
+        deltas = ["" if v == "h2rec" else rel(stat(rs, k)[0], r) for k, r in zip(keys, refs)]
+        cells = [cell(rs, k) for k in keys]
         lines.append(f"| {LABELS[v]} | " + " | ".join(cells) + " | " + " | ".join(deltas) + f" | {len(rs)} |")
     return lines
 
@@ -581,8 +579,8 @@ def write_report(results: Path, doc: Path, figures: Path) -> None:
         "All timings come from a machine with 2 virtual CPUs shared with other work, one torch",
         "thread per run, runs one after another: absolute seconds vary by up to 2x with the load",
         "(the load average during each run is listed); ratios within one table are more reliable.",
-        "Runs made with another thread count (the Scientific ablation seeds 1 and 2 used two) count",
-        "in the accuracy tables but not in the cost tables.",
+        "Runs made with a thread count other than that of a dataset's SASRec runs (see its budget",
+        "line) count in the accuracy tables but not in the cost tables.",
         "",
     ]
     for dataset in datasets:
