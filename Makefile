@@ -1,6 +1,8 @@
 # Two commands do everything on a fresh machine (Python 3.11, no GPU):
 #   make repro   create .venv if needed, then run the pipeline (dvc repro) on the default dataset
 #   make test    create .venv if needed, then run the test suite
+#   make test-fast   the tests that run no external tool (no Prefect/DVC/MLflow integration)
+#   make lint    ruff: lint and format check (CI runs it before the tests)
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 PYTHON ?= python3
@@ -18,14 +20,21 @@ export GX_ANALYTICS_ENABLED := false
 # This machine's pip config lists absent local indexes; hide those warnings, keep the rest.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: repro test env clean-env
+.PHONY: repro test test-fast lint env clean-env
 
 repro: $(VENV)/.installed
 	dvc repro
 	h2rec stats
 
 test: $(VENV)/.installed
-	pytest
+	pytest --durations=15
+
+test-fast: $(VENV)/.installed
+	pytest -m "not integration" --durations=15
+
+lint: $(VENV)/.installed
+	ruff check .
+	ruff format --check .
 
 env: $(VENV)/.installed
 

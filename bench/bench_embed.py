@@ -6,7 +6,7 @@
 2. warm: the same 12,001 again, cache loaded from disk -> seconds (nothing encoded);
 3. grown: all 12,101 -> encodes exactly the 100 new titles.
 The model is loaded once before timing (its load time is printed apart). Data comes through
-the pipeline's own functions (`load_source` + `prepare`) with params `embed`; the cache lives
+the pipeline's own stages (bench/workspace.py) with params `embed`; the timed cache lives
 in a temporary folder, so the project's cache is neither used nor touched. Wall-clock times
 on whatever machine runs this; on a shared machine they vary.
 """
@@ -22,9 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import workspace  # noqa: E402  (bench/, beside this script)
+
 from h2rec.config import load_params  # noqa: E402
-from h2rec.data.adapters import load_source  # noqa: E402
-from h2rec.data.split import prepare  # noqa: E402
+from h2rec.io import read_parquet  # noqa: E402
 from h2rec.stages.embed import embed_items, make_encoder, texts_of  # noqa: E402
 
 HELD_BACK = 100
@@ -37,14 +38,15 @@ def main() -> None:
     params = load_params(ROOT / "params.yaml")
     cfg = params.embed if args.threads is None else params.embed.model_copy(update={"threads": args.threads})
 
-    inter, items = load_source(params.data.sources["beauty"])
-    items = prepare(inter, items, params.preprocess).items
+    items = read_parquet(workspace.prepare("beauty").prepared / "items.parquet")
     texts = texts_of(items, cfg)
     print(f"Beauty: {len(items)} items, {len(set(texts))} distinct texts, mean {sum(map(len, texts)) / len(texts):.0f} chars")
 
     start = time.perf_counter()
     encoder = make_encoder(cfg, progress=False)
-    print(f"model {encoder.key} loaded in {time.perf_counter() - start:.1f} s; torch threads {cfg.threads}, batch {cfg.batch_size}")
+    print(
+        f"model {encoder.key} loaded in {time.perf_counter() - start:.1f} s; torch threads {cfg.threads}, batch {cfg.batch_size}"
+    )
 
     with tempfile.TemporaryDirectory() as cache_dir:
         runs = [("cold", items.iloc[:-HELD_BACK]), ("warm", items.iloc[:-HELD_BACK]), ("grown", items)]

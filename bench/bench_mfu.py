@@ -7,7 +7,7 @@ and where an epoch's time goes.
     python bench/bench_mfu.py batch-sizes --threads 2     # throughput by batch size
     python bench/bench_mfu.py plot                        # ... drawn into docs/figures/
 
-All on the prepared Amazon Beauty split of bench/bench_h2rec.py. FLOPs of a training step are
+All on the prepared Amazon Beauty split of bench/workspace.py (the pipeline's own stages). FLOPs of a training step are
 counted by torch's own `torch.utils.flop_counter.FlopCounterMode` (forward + backward of
 matmuls, attention and convolutions; elementwise work is not counted, as usual for MFU), over
 one full epoch of the length-bucketed batches the trainer uses; the time is that of the same
@@ -69,29 +69,27 @@ def matmul_cmd(args: argparse.Namespace) -> dict:
 
 
 def load():
+    """The Beauty inputs every model here is built from (the pipeline's stages, bench/workspace.py)."""
     sys.path.insert(0, str(ROOT / "bench"))
-    from bench_h2rec import VARIANTS, prepare_dataset, semantic_ids
+    import workspace
 
-    from h2rec.train.data import SeqDataset
-    from h2rec.train.sid_table import SidTable
+    from h2rec.config import TrainConfig
+    from h2rec.models.inputs import Needs
+    from h2rec.train.inputs import load_inputs
 
-    prepared = prepare_dataset(DATASET, 1)
-    data = SeqDataset.load(prepared)
-    z = np.load(semantic_ids(prepared, VARIANTS["h2rec"][2]))
-    sid = SidTable(z["codes"], [int(c) for c in z["cardinalities"]])
-    return data, sid
+    inputs = load_inputs(TrainConfig(), workspace.prepare(DATASET), Needs(sid=True))
+    return inputs.data, inputs
 
 
-def build(name: str, data, sid, batch_size: int = 256):
+def build(name: str, data, inputs, batch_size: int = 256):
     import torch
 
-    from h2rec.models.h2rec import build_h2rec
+    from h2rec.config import TrainConfig
     from h2rec.models.registry import build_model
-    from h2rec.train.config import TrainConfig
 
     torch.manual_seed(0)
     cfg = TrainConfig(model=name, progress=False, batch_size=batch_size)
-    model = build_h2rec(cfg, data, sid, dedup=True) if name == "h2rec" else build_model(cfg, data, sid)
+    model = build_model(cfg, inputs)
     return model, cfg, torch.optim.AdamW(model.parameters(), lr=cfg.lr)
 
 
@@ -144,11 +142,18 @@ def mfu_cmd(args: argparse.Namespace) -> dict:
                 step(model, opt, b)
         flops = counter.get_total_flops()
         achieved = flops / seconds / 1e9
-        out["models"][name] = {"epoch_seconds": seconds, "epoch_gflop": flops / 1e9, "achieved_gflops": achieved,
-                               "mfu": achieved / peak, "batches": len(batches),
-                               "positions": int(sum(int(b.mask.sum()) for b in batches))}
-        print(f"{name}: epoch {seconds:.1f} s, {flops / 1e9:,.0f} GFLOP counted, {achieved:.1f} GFLOP/s "
-              f"= {100 * achieved / peak:.1f}% of the best matmul ({peak:.1f} GFLOP/s, {args.threads} thread(s))")
+        out["models"][name] = {
+            "epoch_seconds": seconds,
+            "epoch_gflop": flops / 1e9,
+            "achieved_gflops": achieved,
+            "mfu": achieved / peak,
+            "batches": len(batches),
+            "positions": int(sum(int(b.mask.sum()) for b in batches)),
+        }
+        print(
+            f"{name}: epoch {seconds:.1f} s, {flops / 1e9:,.0f} GFLOP counted, {achieved:.1f} GFLOP/s "
+            f"= {100 * achieved / peak:.1f}% of the best matmul ({peak:.1f} GFLOP/s, {args.threads} thread(s))"
+        )
     return out
 
 
@@ -175,8 +180,10 @@ def profile_cmd(args: argparse.Namespace) -> dict:
     events = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in events)
     top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[: args.top]
-    rows = [{"op": e.key, "self_seconds": e.self_cpu_time_total / 1e6, "share": e.self_cpu_time_total / total,
-             "calls": e.count} for e in top]
+    rows = [
+        {"op": e.key, "self_seconds": e.self_cpu_time_total / 1e6, "share": e.self_cpu_time_total / total, "calls": e.count}
+        for e in top
+    ]
     print(f"{args.model}: one profiled epoch {wall:.1f} s wall ({len(chunks)} batches)")
     for r in rows:
         print(f"  {r['op']:45s} {r['self_seconds']:7.2f} s  {100 * r['share']:5.1f}%  {r['calls']} calls")

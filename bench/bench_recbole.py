@@ -4,7 +4,7 @@
     python bench/bench_recbole.py run --epochs 30 --threads 2
     python bench/bench_recbole.py report                 # markdown table + plot for docs/benchmarks.md
 
-`run` exports our prepared Beauty split (the one bench/bench_h2rec.py trains on: k-core 5,
+`run` exports our prepared Beauty split (the one of bench/workspace.py, made by the pipeline's stages: k-core 5,
 leave-one-out) to RecBole atomic files, with each user's position as the timestamp so that
 RecBole's time-ordered leave-one-out reproduces exactly our train/valid/test items. Then it
 trains, one after another with the same number of torch threads, our `sasrec`, our `h2rec`
@@ -52,11 +52,11 @@ def setup() -> None:
 def export(dataset: str = "beauty") -> Path:
     """<EXPORT>/<dataset>/<dataset>.inter: user, item, timestamp = position in the user's sequence."""
     sys.path.insert(0, str(ROOT / "bench"))
-    from bench_h2rec import prepare_dataset
+    import workspace
 
     from h2rec.io import read_parquet
 
-    prepared = prepare_dataset(dataset, threads=1)
+    prepared = workspace.prepare(dataset).prepared
     inter = read_parquet(prepared / "interactions.parquet").sort_values(["user", "pos"])
     path = EXPORT / dataset / f"{dataset}.inter"
     if not path.exists():
@@ -77,51 +77,72 @@ def run_peer(args: argparse.Namespace) -> None:
         raise SystemExit(f"{python} not found: run `python bench/bench_recbole.py setup` first")
     print(f"[{time.strftime('%H:%M:%S')}] RecBole SASRec", flush=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
-    subprocess.run([str(python), str(ROOT / "bench" / "recbole_peer.py"), "--data-dir", str(EXPORT),
-                    "--dataset", args.dataset, "--out", str(out), "--epochs", str(args.epochs),
-                    "--patience", str(args.patience), "--threads", str(args.threads), "--seed", str(args.seed)],
-                   check=True, env=env, cwd=tempfile.gettempdir())
+    subprocess.run(
+        [
+            str(python),
+            str(ROOT / "bench" / "recbole_peer.py"),
+            "--data-dir",
+            str(EXPORT),
+            "--dataset",
+            args.dataset,
+            "--out",
+            str(out),
+            "--epochs",
+            str(args.epochs),
+            "--patience",
+            str(args.patience),
+            "--threads",
+            str(args.threads),
+            "--seed",
+            str(args.seed),
+        ],
+        check=True,
+        env=env,
+        cwd=tempfile.gettempdir(),
+    )
 
 
 def train_ours(dataset: str, variant: str, epochs: int, patience: int, threads: int, seed: int) -> dict:
-    """One of our models with the bench_h2rec defaults, recording the wall time at each validation."""
+    """One of our models with the training defaults, recording the wall time at each validation."""
     import torch
 
     sys.path.insert(0, str(ROOT / "bench"))
-    from bench_h2rec import VARIANTS, prepare_dataset, semantic_ids
+    import workspace
 
+    from h2rec.config import EvaluateConfig, TrainConfig
     from h2rec.eval.evaluator import Evaluator
-    from h2rec.models.h2rec import build_h2rec
-    from h2rec.models.h2rec_config import H2RecConfig
     from h2rec.models.registry import build_model
     from h2rec.train import checkpoint
-    from h2rec.train.config import EvaluateConfig, TrainConfig
-    from h2rec.train.data import SeqDataset
-    from h2rec.train.sid_table import SidTable
+    from h2rec.train.inputs import load_inputs
     from h2rec.train.trainer import Trainer
 
     torch.set_num_threads(threads)
-    model_name, overrides, method = VARIANTS[variant]
-    prepared = prepare_dataset(dataset, threads)
+    layout = workspace.prepare(dataset)
     t0 = time.perf_counter()
-    data = SeqDataset.load(prepared)
-    z = np.load(semantic_ids(prepared, method))
-    sid = SidTable(z["codes"], [int(c) for c in z["cardinalities"]],
-                   [z[f"codebook_{l}"] for l in range(len(z["cardinalities"]) - 1)])
+    cfg = TrainConfig(model=variant, seed=seed, epochs=epochs, patience=patience, num_threads=threads, progress=False)
+    inputs = load_inputs(cfg, layout)
+    data = inputs.data
     prep_seconds = time.perf_counter() - t0
-    cfg = TrainConfig(model=model_name, seed=seed, epochs=epochs, patience=patience, num_threads=threads, progress=False)
     torch.manual_seed(seed)
-    model = (build_h2rec(cfg, data, sid, dedup=True, hc=H2RecConfig(**overrides)) if model_name == "h2rec"
-             else build_model(cfg, data, sid))
+    model = build_model(cfg, inputs)
     timeline: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         started, cpu_started = time.perf_counter(), time.process_time()
 
         def on_epoch(epoch: int, record: dict) -> None:
-            timeline.append({"epoch": epoch, "train_seconds": record["epoch_seconds"], "loss": record["loss/total"],
-                             "valid_ndcg_10": record["valid/ndcg_10"], "wall": time.perf_counter() - started,
-                             "cpu": time.process_time() - cpu_started})
-            print(f"epoch {epoch}: train {record['epoch_seconds']:.1f} s, valid NDCG@10 {record['valid/ndcg_10']:.4f}", flush=True)
+            timeline.append(
+                {
+                    "epoch": epoch,
+                    "train_seconds": record["epoch_seconds"],
+                    "loss": record["loss/total"],
+                    "valid_ndcg_10": record["valid/ndcg_10"],
+                    "wall": time.perf_counter() - started,
+                    "cpu": time.process_time() - cpu_started,
+                }
+            )
+            print(
+                f"epoch {epoch}: train {record['epoch_seconds']:.1f} s, valid NDCG@10 {record['valid/ndcg_10']:.4f}", flush=True
+            )
 
         state = Trainer(model, data, cfg, Path(tmp), identity={"bench": variant}, on_epoch=on_epoch).fit()
         fit_seconds = time.perf_counter() - started
@@ -132,11 +153,19 @@ def train_ours(dataset: str, variant: str, epochs: int, patience: int, threads: 
     for i, row in enumerate(timeline):  # validation time = wall between epochs minus training
         row["valid_seconds"] = row["wall"] - (timeline[i - 1]["wall"] if i else 0.0) - row["train_seconds"]
     return {
-        "model": variant, "threads": threads, "n_users": data.n_users, "n_items": data.n_items,
-        "train_samples": int(len(data.train_users())), "prep_seconds": prep_seconds, "fit_seconds": fit_seconds,
-        "timeline": timeline, "best_valid_ndcg_10": state.best_score, "best_epoch": state.best_epoch,
+        "model": variant,
+        "threads": threads,
+        "n_users": data.n_users,
+        "n_items": data.n_items,
+        "train_samples": int(len(data.train_users())),
+        "prep_seconds": prep_seconds,
+        "fit_seconds": fit_seconds,
+        "timeline": timeline,
+        "best_valid_ndcg_10": state.best_score,
+        "best_epoch": state.best_epoch,
         "test": {"recall@10": test["full/overall/hr_10"], "ndcg@10": test["full/overall/ndcg_10"]},
-        "test_seconds": test_seconds, "batch_size": cfg.batch_size,
+        "test_seconds": test_seconds,
+        "batch_size": cfg.batch_size,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -149,8 +178,23 @@ def run_all(args: argparse.Namespace) -> None:
         if out.exists():
             continue
         print(f"[{time.strftime('%H:%M:%S')}] ours: {variant}", flush=True)
-        cmd = [sys.executable, __file__, "ours", "--variant", variant, "--dataset", args.dataset, "--epochs", str(args.epochs),
-               "--patience", str(args.patience), "--threads", str(args.threads), "--seed", str(args.seed)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "ours",
+            "--variant",
+            variant,
+            "--dataset",
+            args.dataset,
+            "--epochs",
+            str(args.epochs),
+            "--patience",
+            str(args.patience),
+            "--threads",
+            str(args.threads),
+            "--seed",
+            str(args.seed),
+        ]
         subprocess.run(cmd, check=True)
     run_peer(args)
 
@@ -189,8 +233,8 @@ def peer_table(dataset: str = "beauty") -> list[str]:
     base = time_to(peer["timeline"], target)
     labels = {"recbole": "RecBole 1.2.1 SASRec", "sasrec": "ours `sasrec`", "h2rec": "ours `h2rec`"}
     lines = [
-        f"Target quality = RecBole's best validation NDCG@10 within the budget: **{target:.4f}** "
-        f"(its epoch {base['epoch']}).", "",
+        f"Target quality = RecBole's best validation NDCG@10 within the budget: **{target:.4f}** (its epoch {base['epoch']}).",
+        "",
         "| model | s/epoch (train) | sequences/s | valid s | epochs run (best) | time to target: wall / CPU "
         "| x sooner than RecBole: wall / CPU | test Recall@10 | test NDCG@10 | test eval s | peak RSS MB |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -203,12 +247,17 @@ def peer_table(dataset: str = "beauty") -> list[str]:
         best_epoch = max(tl, key=lambda r: r["valid_ndcg_10"])["epoch"]
         reach = f"{hit['wall']:,.0f} s / {hit['cpu']:,.0f} s (epoch {hit['epoch']})" if hit else "not reached"
         ratio = f"{base['wall'] / hit['wall']:.1f}x / {base['cpu'] / hit['cpu']:.1f}x" if hit else "-"
-        lines.append(f"| {labels[name]} | {epoch_s:.1f} | {run['train_samples'] / epoch_s:,.0f} | {valid_s:.1f} | "
-                     f"{len(tl)} ({best_epoch}) | {reach} | {ratio} | {run['test']['recall@10']:.4f} | "
-                     f"{run['test']['ndcg@10']:.4f} | {run['test_seconds']:.1f} | {run['peak_rss_mb']:,.0f} |")
-    lines += ["", "Sequences/s counts what each tool calls a training sample: RecBole trains every prefix of every "
-              f"training sequence ({peer['train_samples']:,} samples), ours every user's sequence at once "
-              f"({runs.get('sasrec', peer)['train_samples']:,} users), so both see every training target once per epoch."]
+        lines.append(
+            f"| {labels[name]} | {epoch_s:.1f} | {run['train_samples'] / epoch_s:,.0f} | {valid_s:.1f} | "
+            f"{len(tl)} ({best_epoch}) | {reach} | {ratio} | {run['test']['recall@10']:.4f} | "
+            f"{run['test']['ndcg@10']:.4f} | {run['test_seconds']:.1f} | {run['peak_rss_mb']:,.0f} |"
+        )
+    lines += [
+        "",
+        "Sequences/s counts what each tool calls a training sample: RecBole trains every prefix of every "
+        f"training sequence ({peer['train_samples']:,} samples), ours every user's sequence at once "
+        f"({runs.get('sasrec', peer)['train_samples']:,} users), so both see every training target once per epoch.",
+    ]
     if "sasrec" in runs and "h2rec" in runs:
         s = float(np.median([r["train_seconds"] for r in runs["sasrec"]["timeline"]]))
         h = float(np.median([r["train_seconds"] for r in runs["h2rec"]["timeline"]]))

@@ -34,8 +34,9 @@ def timed_repro(workdir: Path, env: dict) -> dict:
     dvc = Path(sys.executable).with_name("dvc")
     t0 = time.perf_counter()
     marks: list[tuple[str, float]] = []
-    proc = subprocess.Popen([str(dvc), "repro"], cwd=workdir, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, bufsize=1)
+    proc = subprocess.Popen(
+        [str(dvc), "repro"], cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    )
     tail: list[str] = []
     for line in proc.stdout:
         tail = (tail + [line])[-30:]
@@ -46,8 +47,11 @@ def timed_repro(workdir: Path, env: dict) -> dict:
         raise SystemExit("dvc repro failed:\n" + "".join(tail))
     total = time.perf_counter() - t0
     ends = [t for _, t in marks[1:]] + [total]
-    return {"seconds": total, "stages": {name: end - start for (name, start), end in zip(marks, ends)},
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+    return {
+        "seconds": total,
+        "stages": {name: end - start for (name, start), end in zip(marks, ends)},
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
 
 
 def main() -> None:
@@ -71,8 +75,14 @@ def main() -> None:
     if warm.returncode != 0:
         raise SystemExit("no-change dvc repro failed:\n" + warm.stdout[-2000:] + warm.stderr[-2000:])
     print(f"no-change re-run: {warm_seconds:.2f} s", flush=True)
-    result = {"commit": commit, "cpus": os.cpu_count(), "load_avg_after": os.getloadavg()[0], "cold": cold,
-              "no_change_seconds": warm_seconds, "no_change_output": warm.stdout.strip().splitlines()[-3:]}
+    result = {
+        "commit": commit,
+        "cpus": os.cpu_count(),
+        "load_avg_after": os.getloadavg()[0],
+        "cold": cold,
+        "no_change_seconds": warm_seconds,
+        "no_change_output": warm.stdout.strip().splitlines()[-3:],
+    }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=1))
     if not args.keep:

@@ -60,12 +60,17 @@ def main() -> None:
         sid_s = float(re.search(r"seconds ([\d.]+)", out_s).group(1))
         sid_mb = float(re.search(r"peak (\d+) MB", out_s).group(1))
         rows.append((n, eval_s, eval_mb, sid_s, sid_mb))
-        print(f"{n:>9,} items: evaluation {eval_s:7.2f} s, peak {eval_mb:6.0f} MB | "
-              f"RQ-KMeans fit+encode {sid_s:7.2f} s, peak {sid_mb:6.0f} MB", flush=True)
+        print(
+            f"{n:>9,} items: evaluation {eval_s:7.2f} s, peak {eval_mb:6.0f} MB | "
+            f"RQ-KMeans fit+encode {sid_s:7.2f} s, peak {sid_mb:6.0f} MB",
+            flush=True,
+        )
     print("\ngrowth from one size to the next:")
     for (n0, e0, m0, s0, k0), (n1, e1, m1, s1, k1) in zip(rows, rows[1:]):
-        print(f"  {n0:,} -> {n1:,}: evaluation time x{e1 / e0:.2f}, memory x{m1 / m0:.2f}; "
-              f"SID time x{s1 / s0:.2f}, memory x{k1 / k0:.2f}")
+        print(
+            f"  {n0:,} -> {n1:,}: evaluation time x{e1 / e0:.2f}, memory x{m1 / m0:.2f}; "
+            f"SID time x{s1 / s0:.2f}, memory x{k1 / k0:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ Rows: RQ-KMeans with params `tokenize` (3 x 256), the same on raw residuals, RQ-
 params `tokenize.rqvae`, and the peer: a plain loop of sklearn `KMeans` (k-means++, one
 init) per level. The peer runs in its own process, because sklearn's and faiss's OpenMP
 runtimes slow each other down when they share one. Embeddings are MiniLM titles through
-the pipeline's functions (`load_source` + `prepare`, params `embed`), from the project's
-embedding cache (filled on first use). Wall-clock times on whatever machine runs this; the
+the pipeline's own stages (bench/workspace.py: ingest, split, embed with params `embed`,
+through the project's embedding cache). Wall-clock times on whatever machine runs this; the
 fit time is the median of `--repeats` fits; on a shared machine they vary.
 """
 
@@ -26,19 +26,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from h2rec import paths  # noqa: E402
 from h2rec.config import load_params  # noqa: E402
 
 
 def beauty_embeddings(params) -> np.ndarray:
-    from h2rec.data.adapters import load_source
-    from h2rec.data.split import prepare
-    from h2rec.stages.embed import embed_items
+    """The embed stage's output for Beauty (bench/workspace.py runs the stages once)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import workspace
 
-    inter, items = load_source(params.data.sources["beauty"])
-    items = prepare(inter, items, params.preprocess).items
-    vectors, n_encoded, _ = embed_items(items, params.embed, cache_dir=ROOT / paths.EMBED_CACHE)
-    print(f"Beauty embeddings {vectors.shape} ({n_encoded} encoded, the rest cached)")
+    from h2rec.sid.features import load_embeddings
+
+    vectors = load_embeddings(workspace.prepare("beauty").item_embeddings).vectors
+    print(f"Beauty embeddings {vectors.shape}")
     return vectors
 
 
@@ -75,8 +74,20 @@ def run_peer(x: np.ndarray, levels: int, k: int, seed: int, repeats: int) -> tup
     """The sklearn loop in a fresh interpreter (no faiss loaded there)."""
     with tempfile.TemporaryDirectory() as tmp:
         np.save(Path(tmp) / "x.npy", x)
-        cmd = [sys.executable, __file__, "--peer", tmp, "--levels", str(levels), "--k", str(k),
-               "--seed", str(seed), "--repeats", str(repeats)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--peer",
+            tmp,
+            "--levels",
+            str(levels),
+            "--k",
+            str(k),
+            "--seed",
+            str(seed),
+            "--repeats",
+            str(repeats),
+        ]
         subprocess.run(cmd, check=True)
         result = np.load(Path(tmp) / "peer.npz")
         codes, x_hat, times = result["codes"], result["x_hat"], result["times"].tolist()
@@ -145,9 +156,13 @@ def main() -> None:
     lines.append(row("peer: sklearn KMeans loop", peer_times, peer_stats, cfg.levels))
     print(lines[-1], flush=True)
 
-    print(f"\nBeauty {x.shape[0]} x {x.shape[1]}, {cfg.levels} levels x {cfg.codebook_size} codes, "
-          f"threads {cfg.threads}, seed {cfg.seed}")
-    print("| quantizer | fit s, median (min-max) | utilisation per level | entropy/log2 K | unique tuples | distinct tuples | largest group | rel. recon. error |")
+    print(
+        f"\nBeauty {x.shape[0]} x {x.shape[1]}, {cfg.levels} levels x {cfg.codebook_size} codes, "
+        f"threads {cfg.threads}, seed {cfg.seed}"
+    )
+    print(
+        "| quantizer | fit s, median (min-max) | utilisation per level | entropy/log2 K | unique tuples | distinct tuples | largest group | rel. recon. error |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     print("\n".join(lines))
     print(f"\nsklearn loop / RQ-KMeans fit time (medians): {statistics.median(peer_times) / statistics.median(rq_times):.1f}x")

@@ -34,19 +34,37 @@ def config_dict(args: argparse.Namespace, checkpoints: str) -> dict:
     return {
         "data_path": str(Path(args.data_dir).resolve()),
         "checkpoint_dir": checkpoints,
-        "USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id", "TIME_FIELD": "timestamp",
+        "USER_ID_FIELD": "user_id",
+        "ITEM_ID_FIELD": "item_id",
+        "TIME_FIELD": "timestamp",
         "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
         # The export is already 5-core and ordered; RecBole must not filter or reorder it.
-        "user_inter_num_interval": "[0,inf)", "item_inter_num_interval": "[0,inf)",
+        "user_inter_num_interval": "[0,inf)",
+        "item_inter_num_interval": "[0,inf)",
         "eval_args": {"split": {"LS": "valid_and_test"}, "group_by": "user", "order": "TO", "mode": "full"},
         "MAX_ITEM_LIST_LENGTH": args.max_len,
-        "hidden_size": args.hidden, "inner_size": args.ffn, "n_layers": args.layers, "n_heads": args.heads,
-        "hidden_dropout_prob": args.dropout, "attn_dropout_prob": args.dropout, "hidden_act": "gelu",
-        "loss_type": "CE", "train_neg_sample_args": None,
-        "epochs": args.epochs, "train_batch_size": args.batch_size, "learning_rate": args.lr,
-        "eval_step": 1, "stopping_step": args.patience, "eval_batch_size": 4096,
-        "metrics": ["Recall", "NDCG"], "topk": [10], "valid_metric": "NDCG@10",
-        "seed": args.seed, "reproducibility": True, "show_progress": False, "worker": 0,
+        "hidden_size": args.hidden,
+        "inner_size": args.ffn,
+        "n_layers": args.layers,
+        "n_heads": args.heads,
+        "hidden_dropout_prob": args.dropout,
+        "attn_dropout_prob": args.dropout,
+        "hidden_act": "gelu",
+        "loss_type": "CE",
+        "train_neg_sample_args": None,
+        "epochs": args.epochs,
+        "train_batch_size": args.batch_size,
+        "learning_rate": args.lr,
+        "eval_step": 1,
+        "stopping_step": args.patience,
+        "eval_batch_size": 4096,
+        "metrics": ["Recall", "NDCG"],
+        "topk": [10],
+        "valid_metric": "NDCG@10",
+        "seed": args.seed,
+        "reproducibility": True,
+        "show_progress": False,
+        "worker": 0,
         "log_wandb": False,
     }
 
@@ -63,17 +81,28 @@ class TimedTrainer(Trainer):
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         t0 = time.perf_counter()
         loss = super()._train_epoch(train_data, epoch_idx, loss_func, show_progress)
-        self.timeline.append({"epoch": epoch_idx + 1, "train_seconds": time.perf_counter() - t0,
-                              "loss": float(sum(loss) if isinstance(loss, tuple) else loss)})
+        self.timeline.append(
+            {
+                "epoch": epoch_idx + 1,
+                "train_seconds": time.perf_counter() - t0,
+                "loss": float(sum(loss) if isinstance(loss, tuple) else loss),
+            }
+        )
         return loss
 
     def _valid_epoch(self, valid_data, show_progress=False):
         t0 = time.perf_counter()
         score, result = super()._valid_epoch(valid_data, show_progress)
         row = self.timeline[-1]
-        row.update({"valid_seconds": time.perf_counter() - t0, "valid_ndcg_10": float(result["ndcg@10"]),
-                    "valid_recall_10": float(result["recall@10"]), "wall": time.perf_counter() - self.started,
-                    "cpu": time.process_time() - self.cpu_started})
+        row.update(
+            {
+                "valid_seconds": time.perf_counter() - t0,
+                "valid_ndcg_10": float(result["ndcg@10"]),
+                "valid_recall_10": float(result["recall@10"]),
+                "wall": time.perf_counter() - self.started,
+                "cpu": time.process_time() - self.cpu_started,
+            }
+        )
         print(f"epoch {row['epoch']}: train {row['train_seconds']:.1f} s, valid NDCG@10 {row['valid_ndcg_10']:.4f}", flush=True)
         return score, result
 
@@ -115,11 +144,19 @@ def main() -> None:
         test_seconds = time.perf_counter() - t0
 
     result = {
-        "peer": "RecBole 1.2.1 SASRec", "torch": torch.__version__, "config": config_dict(args, ""),
-        "threads": args.threads, "n_users": int(dataset.user_num - 1), "n_items": int(dataset.item_num - 1),
-        "train_samples": len(train_data.dataset), "prep_seconds": prep_seconds, "fit_seconds": fit_seconds,
-        "timeline": trainer.timeline, "best_valid_ndcg_10": float(best_valid),
-        "test": {k: float(v) for k, v in test.items()}, "test_seconds": test_seconds,
+        "peer": "RecBole 1.2.1 SASRec",
+        "torch": torch.__version__,
+        "config": config_dict(args, ""),
+        "threads": args.threads,
+        "n_users": int(dataset.user_num - 1),
+        "n_items": int(dataset.item_num - 1),
+        "train_samples": len(train_data.dataset),
+        "prep_seconds": prep_seconds,
+        "fit_seconds": fit_seconds,
+        "timeline": trainer.timeline,
+        "best_valid_ndcg_10": float(best_valid),
+        "test": {k: float(v) for k, v in test.items()},
+        "test_seconds": test_seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     out = Path(args.out)

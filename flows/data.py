@@ -2,7 +2,9 @@
 
     python -m flows.data [--params params.yaml] [--dataset beauty]
 
-Runs without a server (Prefect starts a temporary one); with PREFECT_API_URL set it reports to
+`--dataset` is written into params.yaml (`data.dataset`, comments kept), as `dvc exp run -S`
+would: DVC compares params.yaml with dvc.lock, so an override held only in memory would leave
+dvc.lock describing data the stages did not produce. Runs without a server (Prefect starts a temporary one); with PREFECT_API_URL set it reports to
 that server instead. Each task calls the same `run` function as the matching DVC stage.
 """
 
@@ -12,6 +14,7 @@ import argparse
 
 from prefect import flow, task
 
+from flows.overrides import set_params
 from flows.policies import IO_TASK
 from h2rec.config import DataConfig, PreprocessConfig, ValidateConfig, load_params
 from h2rec.data.stats import format_stats
@@ -32,7 +35,10 @@ def split_task(preprocess: PreprocessConfig) -> dict:
 @flow(name="h2rec-data", log_prints=True)
 def data_flow(params_path: str = "params.yaml", dataset: str | None = None) -> dict:
     """Read, validate and split the chosen dataset; return its statistics."""
-    params = load_params(params_path, {"data": {"dataset": dataset}} if dataset else None)
+    if dataset:
+        load_params(params_path, {"data": {"dataset": dataset}})  # refuse an unknown dataset before writing
+        set_params(params_path, {"data.dataset": dataset})
+    params = load_params(params_path)
     counts = ingest_task(params.data, params.validate_)
     print(f"ingested {params.data.dataset}: {counts}")
     stats = split_task(params.preprocess)
@@ -43,7 +49,7 @@ def data_flow(params_path: str = "params.yaml", dataset: str | None = None) -> d
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--dataset", help="override data.dataset")
+    parser.add_argument("--dataset", help="set data.dataset in params.yaml first")
     args = parser.parse_args(argv)
     data_flow(args.params, args.dataset)
 

@@ -1,20 +1,31 @@
 """Seeds and ablation grids in parallel on a Dask cluster, as sibling MLflow runs.
 
-    python -m flows.sweep --models sasrec sid_sasrec h2rec --seeds 0 1 2        # local, 2 workers
-    python -m flows.sweep --grid sweep.yaml --address tcp://scheduler:8786      # a real cluster
+    python -m flows.sweep --grid experiments/main.yaml --seeds 0 1 2           # local, 2 workers
+    python -m flows.sweep --grid experiments/ablation.yaml --address tcp://scheduler:8786
+    python -m flows.sweep --models sasrec h2rec --seeds 0 1 --dataset beauty
+    h2rec report                                                               # tables of the runs
 
 Each trial trains and evaluates one configuration (params.yaml's `train` section with the
 trial's overrides) into models/sweep/<trial>/ and logs to its own run, nested under one parent
 run for the sweep, so the MLflow UI compares them side by side. The data stages must have run
-(`dvc repro split embed tokenize`, or the pipeline flow) so every trial reads the same inputs.
-A grid file maps trial names to `train` overrides, e.g.
-    h2rec-no-gate: {model: h2rec, h2rec: {gate: false}}
+(`dvc repro split embed tokenize`, or the pipeline flow) for the sweep's dataset, so every
+trial reads the same inputs.
+
+Grid file (experiments/*.yaml): a mapping of variant names to `train` overrides, each variant
+run once per seed as trial `<variant>-s<seed>`, plus two optional reserved keys:
+    seeds: [0, 1, 2]                        # used unless --seeds is given
+    dataset: scientific                     # data.dataset of the sweep, unless --dataset is given
+    h2rec: {model: h2rec}
+    no_gate: {model: h2rec, h2rec: {gate: mean}}
+Every trial run is tagged `sweep` (the grid file's stem, or "models" for --models), `variant`,
+`seed`, `dataset` and `model`, besides the tags the training adds; `h2rec report` groups by them.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -23,25 +34,45 @@ from prefect_dask import DaskTaskRunner
 
 from flows import tracking
 from h2rec.config import load_params
+from h2rec.errors import ConfigError
 
 SWEEP_DIR = Path("models/sweep")
 HEADLINE = ["full/overall/ndcg_10", "full/head/ndcg_10", "full/tail/ndcg_10"]
+DEFAULT_SEEDS = [0, 1, 2]
+RESERVED = ("seeds", "dataset")  # top-level keys of a grid file that are not variants
 
 
-@task(name="trial", task_run_name="{name}")
-def trial(name: str, overrides: dict, project_dir: str, params_path: str, parent_run: str) -> dict:
-    from h2rec.stages import evaluate, train
+@dataclass
+class Grid:
+    name: str  # the `sweep` tag of its runs
+    variants: dict[str, dict]  # variant -> train overrides
+    seeds: list[int] | None = None
+    dataset: str | None = None
 
-    os.chdir(project_dir)
-    params = load_params(params_path, {"train": {**overrides, "progress": False}})
-    out = SWEEP_DIR / name
-    tracking.ensure_experiment(params.train.tracking.experiment)
-    with tracking.stage_run(parent_run, name):
-        train.run(params.train, out_dir=out, dataset=params.data.dataset,
-                  metrics_path=out / "train.json", history_path=out / "train_history.csv")
-        metrics = evaluate.run(params.evaluate, model_dir=out, metrics_path=out / "eval.json",
-                               plots_dir=out / "eval", reports_dir=out / "reports")
-    return {"trial": name, **{k: metrics.get(k) for k in HEADLINE}}
+
+def read_grid(path: Path | str) -> Grid:
+    """A grid file: variant -> train overrides, plus optional `seeds` and `dataset`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: grid file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of variant names to train overrides")
+    seeds, dataset = raw.get("seeds"), raw.get("dataset")
+    if seeds is not None and not (isinstance(seeds, list) and all(isinstance(s, int) for s in seeds)):
+        raise ConfigError(f"{path}: `seeds` must be a list of integers, got {seeds!r}")
+    if dataset is not None and not isinstance(dataset, str):
+        raise ConfigError(f"{path}: `dataset` must be a dataset name, got {dataset!r}")
+    variants = {str(k): v or {} for k, v in raw.items() if k not in RESERVED}
+    for name, over in variants.items():
+        if not isinstance(over, dict):
+            raise ConfigError(f"{path}: variant {name!r} must map to train overrides, got {over!r}")
+    if not variants:
+        raise ConfigError(f"{path}: no variants")
+    return Grid(path.stem, variants, seeds, dataset)
 
 
 def grid_from(models: list[str], seeds: list[int], grid: dict[str, dict] | None) -> dict[str, dict]:
@@ -49,21 +80,90 @@ def grid_from(models: list[str], seeds: list[int], grid: dict[str, dict] | None)
     return {f"{name}-s{seed}": {**over, "seed": seed} for name, over in base.items() for seed in seeds}
 
 
+def trial_tags(name: str, overrides: dict, sweep_name: str, dataset: str, default_model: str) -> dict[str, str]:
+    """What `h2rec report` groups by: the variant is the trial name without its seed suffix."""
+    return {
+        "sweep": sweep_name,
+        "variant": name.rsplit("-s", 1)[0],
+        "seed": str(overrides["seed"]),
+        "dataset": dataset,
+        "model": str(overrides.get("model", default_model)),
+    }
+
+
+def prepared_dataset(lock_path: Path | str = "dvc.lock") -> str | None:
+    """data.dataset that DVC's ingest stage last ran with, if recorded."""
+    try:
+        lock = yaml.safe_load(Path(lock_path).read_text()) or {}
+        return lock["stages"]["ingest"]["params"]["params.yaml"]["data"]["dataset"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return None
+
+
+@task(name="trial", task_run_name="{name}")
+def trial(
+    name: str, overrides: dict, project_dir: str, params_path: str, parent_run: str, tags: dict[str, str] | None = None
+) -> dict:
+    from mlflow import MlflowClient
+
+    from h2rec.stages import evaluate, train
+
+    os.chdir(project_dir)
+    extra = {"data": {"dataset": tags["dataset"]}} if tags else {}
+    params = load_params(params_path, {"train": {**overrides, "progress": False}, **extra})
+    out = SWEEP_DIR / name
+    tracking.ensure_experiment(params.train.tracking.experiment)
+    with tracking.stage_run(parent_run, name) as run_id:
+        client = MlflowClient()
+        for key, value in (tags or {}).items():
+            client.set_tag(run_id, key, value)
+        train.run(
+            params.train,
+            out_dir=out,
+            dataset=params.data.dataset,
+            metrics_path=out / "train.json",
+            history_path=out / "train_history.csv",
+        )
+        metrics = evaluate.run(
+            params.evaluate, model_dir=out, metrics_path=out / "eval.json", plots_dir=out / "eval", reports_dir=out / "reports"
+        )
+    return {"trial": name, **{k: metrics.get(k) for k in HEADLINE}}
+
+
 @flow(name="h2rec-sweep", log_prints=True)
 def sweep(
-    models: list[str] = ["sasrec", "sid_sasrec", "h2rec"],
-    seeds: list[int] = [0, 1, 2],
+    models: list[str] = ["sasrec", "sid_sasrec", "h2rec"],  # noqa: B006  (a Prefect parameter default, never mutated)
+    seeds: list[int] = DEFAULT_SEEDS,
     grid: dict[str, dict] | None = None,
     project_dir: str | None = None,
     params_path: str = "params.yaml",
+    dataset: str | None = None,
+    name: str | None = None,
 ) -> list[dict]:
+    """`dataset` overrides data.dataset for this sweep only; `name` is the runs' `sweep` tag."""
+    from mlflow import MlflowClient
+
     project = str(Path(project_dir or ".").resolve())
     os.chdir(project)
-    params = load_params(params_path)
+    params = load_params(params_path, {"data": {"dataset": dataset}} if dataset else None)
+    dataset = params.data.dataset
+    name = name or ("grid" if grid else "models")
+    prepared = prepared_dataset()
+    if prepared and prepared != dataset:
+        print(
+            f"warning: dvc.lock says the data stages last prepared {prepared!r}, not {dataset!r}; "
+            f"run them for {dataset!r} first or the runs are mislabelled"
+        )
     trials = grid_from(models, seeds, grid)
-    print(f"{len(trials)} trials: {', '.join(trials)}")
-    with tracking.pipeline_run(params.train.tracking.experiment, "sweep", params.data.dataset) as parent:
-        futures = [trial.submit(n, o, project, params_path, parent) for n, o in trials.items()]
+    for overrides in trials.values():  # a misspelt key fails here, not in every worker
+        load_params(params_path, {"train": overrides, "data": {"dataset": dataset}})
+    print(f"{len(trials)} trials ({name}, {dataset}): {', '.join(trials)}")
+    with tracking.pipeline_run(params.train.tracking.experiment, "sweep", dataset) as parent:
+        MlflowClient().set_tag(parent, "sweep", name)
+        futures = [
+            trial.submit(n, o, project, params_path, parent, trial_tags(n, o, name, dataset, params.train.model))
+            for n, o in trials.items()
+        ]
         results = [f.result() for f in futures]
     for r in results:
         print("  ".join([f"{r['trial']:<28}"] + [f"{k.split('/')[1]} {r[k]:.4f}" for k in HEADLINE if r[k] is not None]))
@@ -73,20 +173,34 @@ def sweep(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["sasrec", "sid_sasrec", "h2rec"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--grid", type=Path, help="YAML: trial name -> train overrides (replaces --models)")
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, help=f"seeds of every variant (default: the grid file's `seeds`, else {DEFAULT_SEEDS})"
+    )
+    parser.add_argument("--grid", type=Path, help="YAML: variant name -> train overrides (replaces --models)")
+    parser.add_argument("--dataset", help="data.dataset for this sweep (default: the grid file's, else params.yaml's)")
     parser.add_argument("--address", help="Dask scheduler of an existing cluster (default: a local one)")
     parser.add_argument("--workers", type=int, default=2, help="workers of the local cluster")
     parser.add_argument("--project-dir", default=".")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
+    try:
+        grid = read_grid(args.grid) if args.grid else Grid("models", {m: {"model": m} for m in args.models})
+    except ConfigError as e:
+        parser.error(str(e))
     runner = (
         DaskTaskRunner(address=args.address)
         if args.address
         else DaskTaskRunner(cluster_kwargs={"n_workers": args.workers, "threads_per_worker": 1, "processes": True})
     )
-    grid = yaml.safe_load(args.grid.read_text()) if args.grid else None
-    sweep.with_options(task_runner=runner)(args.models, args.seeds, grid, args.project_dir, args.params)
+    sweep.with_options(task_runner=runner)(
+        args.models,
+        args.seeds or grid.seeds or DEFAULT_SEEDS,
+        grid.variants if args.grid else None,
+        args.project_dir,
+        args.params,
+        dataset=args.dataset or grid.dataset,
+        name=grid.name,
+    )
 
 
 if __name__ == "__main__":

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import mlflow
 from dvc.repo import Repo
@@ -43,8 +43,13 @@ def pipeline_run(experiment: str, name: str, dataset: str) -> Iterator[str]:
 def stage_run(parent_id: str, stage: str) -> Iterator[str]:
     client = MlflowClient()
     parent = client.get_run(parent_id)
-    tags = {PARENT: parent_id, "mlflow.runName": stage, "stage": stage, "kind": "stage",
-            **{k: v for k, v in parent.data.tags.items() if k in ("dataset", "data_version", "git_commit")}}
+    tags = {
+        PARENT: parent_id,
+        "mlflow.runName": stage,
+        "stage": stage,
+        "kind": "stage",
+        **{k: v for k, v in parent.data.tags.items() if k in ("dataset", "data_version", "git_commit")},
+    }
     run = client.create_run(parent.info.experiment_id, tags=tags)
     client.set_terminated(run.info.run_id, "FINISHED")  # re-opened by a stage that tracks itself
     previous = os.environ.get(RUN_ENV)

@@ -18,19 +18,30 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ingest": ("h2rec.stages.ingest", "read the chosen dataset, validate it, write canonical Parquet"),
     "split": ("h2rec.stages.split", "k-core, leave-one-out split, popularity groups, dataset statistics"),
     "embed": ("h2rec.stages.embed", "encode item text with a sentence-transformers model (cached)"),
-    "tokenize": ("h2rec.stages.tokenize", "fit the residual quantizer and write Semantic IDs; with --items, assign SIDs to new items"),
-    "cooccurrence": ("h2rec.stages.cooccurrence", "PPMI co-occurrence neighbours of items in training sequences (H2Rec code alignment)"),
+    "tokenize": (
+        "h2rec.stages.tokenize",
+        "fit the residual quantizer and write Semantic IDs; with --items, assign SIDs to new items",
+    ),
+    "cooccurrence": (
+        "h2rec.stages.cooccurrence",
+        "PPMI co-occurrence neighbours of items in training sequences (H2Rec code alignment)",
+    ),
     "train": ("h2rec.stages.train", "train the model chosen in params.yaml (train.model)"),
     "evaluate": ("h2rec.stages.evaluate", "full-ranking and sampled evaluation with head/tail groups"),
     "register": ("h2rec.stages.register", "log the model as a pyfunc, register it, promote it to @champion if it wins"),
     "recommend": ("h2rec.commands.recommend", "top-K items with titles for a file of user histories"),
-    "stats": ("h2rec.stages.stats", "print the dataset statistics table of the last split"),
+    "stats": ("h2rec.commands.stats", "print the dataset statistics table of the last split"),
+    "report": ("h2rec.commands.report", "tables, plots and summary.json of the sweep runs in MLflow (docs/results/)"),
 }
 
-EPILOG = """\
+# The DVC stages (h2rec/stages/, one per stage of dvc.yaml, in its order); the rest are tools.
+STAGES = ("ingest", "split", "embed", "tokenize", "cooccurrence", "train", "evaluate", "register")
+
+EPILOG = f"""\
 Every command reads params.yaml (or --params) and uses only its own section of it.
-`dvc repro` runs ingest -> split -> embed -> tokenize -> train -> evaluate in order and skips
-what has not changed; `python -m flows.data` runs the data half as a Prefect flow.
+`dvc repro` runs the pipeline's stages in order, {" -> ".join(STAGES)},
+and skips what has not changed; `python -m flows.pipeline` runs the same stages as a Prefect
+flow, `python -m flows.data` the data half, `python -m flows.sweep` model comparisons.
 """
 
 

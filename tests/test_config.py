@@ -65,3 +65,73 @@ def test_missing_file_and_bad_yaml(tmp_path):
 def test_overrides_merge(tmp_path):
     params = load_params(ROOT / "params.yaml", {"data": {"dataset": "beauty"}})
     assert params.data.source.format == "beauty"
+
+
+# -- one source of defaults ------------------------------------------------------------------
+def schema_vs_file(model, raw: dict, prefix: str, require_all: bool) -> list[str]:
+    """Keys whose schema default differs from params.yaml (or that params.yaml leaves out)."""
+    from pydantic import BaseModel
+
+    problems = []
+    for name, field in type(model).model_fields.items():
+        key = field.alias or name
+        dotted = f"{prefix}{key}"
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            problems += schema_vs_file(value, raw.get(key) or {}, dotted + ".", require_all)
+            continue
+        if field.is_required():
+            continue
+        if key not in raw:
+            if require_all:
+                problems.append(f"{dotted}: missing from params.yaml (default {field.default!r})")
+            continue
+        if value != field.default:
+            problems.append(f"{dotted}: params.yaml has {value!r}, the schema default is {field.default!r}")
+    return problems
+
+
+def test_every_schema_default_is_the_params_yaml_value():
+    raw = repo_params()
+    params = load_params(ROOT / "params.yaml")
+    problems = []
+    for name, field in type(params).model_fields.items():
+        section = field.alias or name
+        if section == "data":  # dataset and sources have no defaults; sources are checked below
+            for src_name, src in params.data.sources.items():
+                problems += schema_vs_file(src, raw["data"]["sources"][src_name], f"data.sources.{src_name}.", False)
+            continue
+        problems += schema_vs_file(getattr(params, name), raw[section], f"{section}.", True)
+    assert problems == []
+
+
+def test_the_defaults_check_sees_a_disagreement():
+    from h2rec.config import TrainConfig
+
+    cfg = TrainConfig(epochs=7)
+    assert schema_vs_file(cfg, {"epochs": 7}, "train.", False) == ["train.epochs: params.yaml has 7, the schema default is 50"]
+    assert "train.lr: missing from params.yaml (default 0.001)" in schema_vs_file(TrainConfig(), {}, "train.", True)
+
+
+@pytest.mark.parametrize(
+    "old, value, new",
+    [
+        (("train", "h2rec", "lambda_item"), 0.2, "train.h2rec.lambda_code"),
+        (("train", "h2rec", "lambda_user"), 0.2, "train.h2rec.lambda_mask"),
+        (("train", "h2rec", "fusion"), "sum", "train.h2rec.interaction"),
+        (("train", "h2rec", "level_fusion"), "sum", "train.sid.pooling"),
+        (("train", "sid", "fusion"), "sum", "train.sid.pooling"),
+        (("train", "sid", "init_from_codebooks"), True, "train.sid.init"),
+        (("train", "h2rec", "sid_init"), "codebooks", "train.sid.init"),
+        (("train", "h2rec", "hid_init"), "pca", "train.hid.init"),
+        (("train", "h2rec", "cooccurrence"), {"window": 2}, "cooccurrence"),
+    ],
+)
+def test_renamed_keys_name_their_new_key(tmp_path, old, value, new):
+    raw = repo_params()
+    node = raw
+    for part in old[:-1]:
+        node = node[part]
+    node[old[-1]] = value
+    with pytest.raises(ConfigError, match=rf"{'.'.join(old)}: renamed to {new}"):
+        load_params(write(tmp_path, raw))

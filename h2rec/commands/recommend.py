@@ -27,8 +27,11 @@ from h2rec.lifecycle.serving import MODEL, Recommender, make_bundle
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--histories", type=Path, required=True, help="CSV/Parquet/JSONL with user_id, history")
-    parser.add_argument("--model", default="models:/h2rec@champion",
-                        help="registry URI, a bundle folder or a checkpoint folder (default: %(default)s)")
+    parser.add_argument(
+        "--model",
+        default="models:/h2rec@champion",
+        help="registry URI, a bundle folder or a checkpoint folder (default: %(default)s)",
+    )
     parser.add_argument("--k", type=int, default=DEFAULT_K, help="list length (default: %(default)s)")
     parser.add_argument("--new-items", type=Path, help="new items with code_0.. columns (cold start)")
     parser.add_argument("--out", type=Path, help="write CSV/Parquet here instead of printing")

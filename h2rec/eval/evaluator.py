@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from h2rec.config import EvaluateConfig
+from h2rec.data.sequences import Padding, SeqDataset, Split
 from h2rec.eval.groups import FULL, group_metrics, group_sizes, sampled_protocol
 from h2rec.eval.negatives import sample_negatives
 from h2rec.eval.ranking import Candidates, full_ranks, sampled_ranks
 from h2rec.models.base import SequentialRecommender
-from h2rec.train.config import EvaluateConfig
-from h2rec.train.data import Padding, SeqDataset, Split
 
 TOP_K = 10  # length of the lists used for tail share and coverage
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from h2rec.data.sequences import SeqDataset
 from h2rec.eval.metrics import coverage, rank_metrics, tail_share
-from h2rec.train.data import SeqDataset
 
 FULL = "full"
 

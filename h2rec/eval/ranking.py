@@ -18,11 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
+from h2rec.data.sequences import Batch
 from h2rec.models.base import SequentialRecommender
-from h2rec.train.data import Batch
 
 TIE_RTOL = 1e-5
 TIE_SCALE_SAMPLE = 1024  # candidates whose mean |score| sets a row's scale

@@ -17,19 +17,20 @@ import pandas as pd
 import torch
 
 from h2rec import paths
+from h2rec.data.sequences import Batch
 from h2rec.errors import DataError
 from h2rec.io import read_parquet
+from h2rec.paths import Layout
 from h2rec.train import checkpoint
-from h2rec.train.data import Batch
 from h2rec.train.inputs import load_trained
-from h2rec.train.sid_table import SID_DIR
 
 MODEL, PREPARED, SID = "model", "prepared", "sid"
 SID_FILES = ("sids.parquet", "sid_meta.json")
 
 
-def make_bundle(dest: Path, model_dir: Path = paths.MODEL_DIR, prepared_dir: Path = paths.PREPARED,
-                sid_dir: Path = SID_DIR) -> Path:
+def make_bundle(
+    dest: Path, model_dir: Path = paths.MODEL_DIR, prepared_dir: Path = paths.PREPARED, sid_dir: Path = paths.SID
+) -> Path:
     dest = Path(dest)
     (dest / MODEL).mkdir(parents=True, exist_ok=True)
     shutil.copy2(Path(model_dir) / checkpoint.BEST, dest / MODEL / checkpoint.BEST)
@@ -46,7 +47,7 @@ class Recommender:
 
     def __init__(self, bundle: Path | str):
         bundle = Path(bundle)
-        self.model, self.cfg, _ = load_trained(bundle / MODEL, bundle / PREPARED, bundle / SID)
+        self.model, self.cfg, _ = load_trained(bundle / MODEL, Layout(prepared=bundle / PREPARED, sid=bundle / SID))
         items = read_parquet(bundle / PREPARED / "items.parquet")
         self.item_ids = np.concatenate([[""], items["item_id"].astype(str).to_numpy()])
         titles = items["title"].astype(str) if "title" in items else pd.Series([""] * len(items))
@@ -59,15 +60,15 @@ class Recommender:
         `new_items` has `item_id`, `code_0..code_{L-1}` (the output of `h2rec tokenize --items`)
         and optionally `title`. Only models that score items through their codes can do this.
         """
-        add = getattr(self.model, "add_items", None)
-        if add is None:
+        sid = getattr(self.model, "sid_embedding", None)
+        if sid is None:
             raise DataError(f"model {self.cfg.model!r} scores items by hash ID only: it cannot rank new items")
         fresh = new_items[~new_items["item_id"].astype(str).isin(self.index)]
         cols = sorted((c for c in fresh.columns if c.startswith("code_")), key=lambda c: int(c.split("_")[1]))
-        levels = self.model.codes.shape[1]  # a model trained without the dedup code ignores it
+        levels = sid.n_levels  # a model trained without the dedup code ignores it
         if len(cols) < levels:
             raise DataError(f"new items have {len(cols)} code columns, the model reads {levels}")
-        ids = add(fresh[cols[:levels]].to_numpy(np.int64)).numpy()
+        ids = self.model.add_items(fresh[cols[:levels]].to_numpy(np.int64)).numpy()
         self.item_ids = np.concatenate([self.item_ids, fresh["item_id"].astype(str).to_numpy()])
         title = fresh["title"].astype(str) if "title" in fresh else pd.Series([""] * len(fresh))
         self.titles = np.concatenate([self.titles, title.to_numpy()])
@@ -81,7 +82,7 @@ class Recommender:
         items = np.zeros((len(rows), width), dtype=np.int64)
         for i, r in enumerate(rows):
             if padding == "left":
-                items[i, width - len(r):] = r
+                items[i, width - len(r) :] = r
             else:
                 items[i, : len(r)] = r
         lengths = torch.as_tensor([len(r) for r in rows])

@@ -14,16 +14,20 @@ Most sequence models score by a dot product between a user vector and item vecto
 subclass `DotProductRecommender` and implement only `sequence_states` and `item_vectors`.
 The loss plumbing is then shared: states of the real positions are gathered before the item
 matmul, the selected next-item loss is applied, and `extra_losses` may add named terms (already
-weighted) that are summed into the total and logged under their names.
+weighted) that are summed into the total and logged under their names. A model whose extra
+losses reuse something its forward pass computed returns it from `encode_sequences` (its
+second value is handed to `extra_losses`), so nothing is carried in mutable state.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
+from h2rec.data.sequences import Batch
 from h2rec.models.losses import NextItemLoss
-from h2rec.train.data import Batch
 
 
 class SequentialRecommender(nn.Module):
@@ -69,16 +73,20 @@ class DotProductRecommender(SequentialRecommender):
         """(..., d) vectors of the given ids, or of the whole catalogue 0..I for None."""
         raise NotImplementedError
 
-    def extra_losses(self, batch: Batch, states: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Named auxiliary loss terms, already weighted; `states` is sequence_states(batch)."""
+    def encode_sequences(self, batch: Batch) -> tuple[torch.Tensor, Any]:
+        """(sequence_states(batch), whatever `extra_losses` needs of this forward pass)."""
+        return self.sequence_states(batch), None
+
+    def extra_losses(self, batch: Batch, states: torch.Tensor, context: Any = None) -> dict[str, torch.Tensor]:
+        """Named auxiliary loss terms, already weighted; `states, context` = encode_sequences(batch)."""
         return {}
 
     # -- shared ------------------------------------------------------------------------------
     def calculate_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        states = self.sequence_states(batch)
+        states, context = self.encode_sequences(batch)
         real = batch.targets != 0  # only real positions reach the item matmul
         terms = {"rec": self.loss(states[real], batch.targets[real], self.item_vectors)}
-        terms.update(self.extra_losses(batch, states))
+        terms.update(self.extra_losses(batch, states, context))
         total = torch.stack(list(terms.values())).sum()
         return total, {name: t.detach() for name, t in terms.items()}
 

@@ -8,7 +8,8 @@ trainer seeds, so a run is reproducible.
 
 from __future__ import annotations
 
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -66,9 +67,7 @@ class ChunkedSoftmaxCE(torch.autograd.Function):
         return grad_h * scale, grad_table * scale, None, None
 
 
-def bce_sampled(
-    h: torch.Tensor, targets: torch.Tensor, item_vectors: ItemVectors, n_items: int, n_neg: int
-) -> torch.Tensor:
+def bce_sampled(h: torch.Tensor, targets: torch.Tensor, item_vectors: ItemVectors, n_items: int, n_neg: int) -> torch.Tensor:
     """SASRec's loss: -log s(pos) - sum over n_neg uniform negatives of log(1 - s(neg)).
 
     A negative that happens to be the target is dropped rather than pushed down.
@@ -81,9 +80,7 @@ def bce_sampled(
     return per_position.mean()
 
 
-def sampled_softmax(
-    h: torch.Tensor, targets: torch.Tensor, item_vectors: ItemVectors, n_items: int, n_neg: int
-) -> torch.Tensor:
+def sampled_softmax(h: torch.Tensor, targets: torch.Tensor, item_vectors: ItemVectors, n_items: int, n_neg: int) -> torch.Tensor:
     """Softmax over the target and n_neg uniform negatives shared by the whole batch.
 
     Sampling is uniform, so the log-Q correction is a constant and drops out; accidental hits

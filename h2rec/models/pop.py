@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from h2rec.data.sequences import Batch
 from h2rec.models.base import SequentialRecommender
-from h2rec.train.data import Batch
 
 
 class Popularity(SequentialRecommender):

@@ -1,85 +1,135 @@
-"""Model names (params `train.model`) -> builders.
+"""Model names (params `train.model`) -> builders that compose a model from its parts.
 
-A builder receives the whole train config, the dataset and the Semantic ID table (None for a
-model registered with `needs_sid=False`) and returns a `SequentialRecommender`. A new model
-registers itself with `@register("name", needs_sid=...)` in its module and is listed in
-`MODEL_MODULES` so that it is imported here.
+A builder receives the whole train config and the `ModelInputs` its `needs` asked for, and
+returns a `SequentialRecommender`. A new model registers itself here with
+`@register("name", needs=...)`; `needs(cfg)` says which optional inputs that configuration
+reads, so the caller loads nothing more.
+
+    sasrec       HidTable + backbone                       (hid.init: pca = LLMInit-SASRec)
+    sid_sasrec   SidEmbedding + backbone
+    h2rec        HidTable + SidEmbedding + gate + interaction + backbone (h2rec.py)
+    pop          training-count popularity
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
+from h2rec.config import TrainConfig
 from h2rec.errors import ConfigError
 from h2rec.models.base import SequentialRecommender
+from h2rec.models.inputs import ModelInputs, Needs
 from h2rec.models.losses import NextItemLoss
-from h2rec.train.config import TrainConfig
-from h2rec.train.data import SeqDataset
-from h2rec.train.sid_table import SidTable
 
-Builder = Callable[[TrainConfig, SeqDataset, "SidTable | None"], SequentialRecommender]
+Builder = Callable[[TrainConfig, ModelInputs], SequentialRecommender]
 
 
 @dataclass(frozen=True)
 class Entry:
     build: Builder
-    needs_sid: bool
+    needs: Callable[[TrainConfig], Needs]
 
 
 MODELS: dict[str, Entry] = {}
-# Modules that register models outside this file; imported lazily by `build_model`.
-MODEL_MODULES: list[str] = ["h2rec.models.h2rec"]
 
 
-def register(name: str, needs_sid: bool = False) -> Callable[[Builder], Builder]:
+def register(name: str, needs: Callable[[TrainConfig], Needs] = lambda cfg: Needs()) -> Callable[[Builder], Builder]:
     def deco(fn: Builder) -> Builder:
-        MODELS[name] = Entry(fn, needs_sid)
+        MODELS[name] = Entry(fn, needs)
         return fn
 
     return deco
 
 
 def entry(name: str) -> Entry:
-    for module in MODEL_MODULES:
-        importlib.import_module(module)
     if name not in MODELS:
         raise ConfigError(f"train.model: unknown model {name!r}; known: {sorted(MODELS)}")
     return MODELS[name]
 
 
-def build_model(cfg: TrainConfig, data: SeqDataset, sid: SidTable | None = None) -> SequentialRecommender:
+def needs(cfg: TrainConfig) -> Needs:
+    return entry(cfg.model).needs(cfg)
+
+
+def build_model(cfg: TrainConfig, inputs: ModelInputs) -> SequentialRecommender:
     e = entry(cfg.model)
-    if e.needs_sid and sid is None:
+    if e.needs(cfg).sid and inputs.sid is None:
         raise ConfigError(f"train.model {cfg.model!r} needs Semantic IDs (data/sid); run `h2rec tokenize` first")
-    return e.build(cfg, data, sid)
+    return e.build(cfg, inputs)
 
 
 def make_loss(cfg: TrainConfig, n_items: int) -> NextItemLoss:
     return NextItemLoss(cfg.loss, n_items, cfg.bce_negatives, cfg.softmax_negatives)
 
 
-@register("sasrec")
-def _sasrec(cfg: TrainConfig, data: SeqDataset, sid: SidTable | None) -> SequentialRecommender:
+def _text(cfg: TrainConfig, inputs: ModelInputs):
+    """The text embeddings a `hid.init: pca` table starts from (None: random init)."""
+    if cfg.hid.init != "pca" or inputs.text_embeddings is None:
+        return None
+    return inputs.text_embeddings
+
+
+@register("sasrec", needs=lambda cfg: Needs(text=cfg.hid.init == "pca"))
+def _sasrec(cfg: TrainConfig, inputs: ModelInputs) -> SequentialRecommender:
     from h2rec.models.sasrec import SASRec
 
-    return SASRec(data.n_items, cfg.backbone, make_loss(cfg, data.n_items))
+    model = SASRec(inputs.data.n_items, cfg.backbone, make_loss(cfg, inputs.data.n_items))
+    if (text := _text(cfg, inputs)) is not None:
+        model.items.init_from_text(text)
+    return model
 
 
-@register("sid_sasrec", needs_sid=True)
-def _sid_sasrec(cfg: TrainConfig, data: SeqDataset, sid: SidTable | None) -> SequentialRecommender:
+@register("sid_sasrec", needs=lambda cfg: Needs(sid=True, codebooks=cfg.sid.init == "codebooks"))
+def _sid_sasrec(cfg: TrainConfig, inputs: ModelInputs) -> SequentialRecommender:
     from h2rec.models.sid_sasrec import SIDSASRec
 
-    assert sid is not None
-    return SIDSASRec(
-        data.n_items, sid.codes, sid.cardinalities, cfg.backbone, cfg.sid,
-        make_loss(cfg, data.n_items), codebooks=sid.codebooks,
+    sid, n = inputs.sid, inputs.data.n_items
+    codebooks = sid.codebooks if cfg.sid.init == "codebooks" else None
+    return SIDSASRec(n, sid.codes, sid.cardinalities, cfg.backbone, cfg.sid, make_loss(cfg, n), codebooks=codebooks)
+
+
+@register(
+    "h2rec",
+    needs=lambda cfg: Needs(
+        sid=True,
+        codebooks=cfg.sid.init == "codebooks",
+        text=cfg.hid.init == "pca",
+        cooccurrence=cfg.h2rec.code_cooccurrence > 0,
+    ),
+)
+def _h2rec(cfg: TrainConfig, inputs: ModelInputs) -> SequentialRecommender:
+    from h2rec.models.h2rec import H2Rec, make_h2rec
+
+    hc, data = cfg.h2rec, inputs.data
+    if cfg.sid.pooling == "concat":
+        raise ConfigError("train.sid.pooling: 'concat' is for sid_sasrec only; h2rec pools SID levels by mean or sum")
+    sid = inputs.sid if hc.dedup_level else inputs.sid.without_dedup()
+    quantized = sid.levels - 1 if sid.dedup else None  # a dedup level read as the finest level
+    cooc = inputs.cooccurrence if hc.code_cooccurrence > 0 else None
+    model = make_h2rec(
+        data.n_items,
+        sid.codes,
+        list(sid.cardinalities),
+        cfg.backbone,
+        hc,
+        make_loss(cfg, data.n_items),
+        pooling=cfg.sid.pooling,
+        train_count=data.train_count,
+        cooccurrence=cooc,
+        quantized_levels=quantized,
     )
+    is_h2rec = isinstance(model, H2Rec)  # branches: hid composes a plain SASRec
+    if cfg.sid.init == "codebooks" and sid.codebooks is not None and is_h2rec:
+        model.sid.init_from_codebooks(sid.codebooks)
+    hid = model.hid if is_h2rec else model.items
+    if (text := _text(cfg, inputs)) is not None and hid is not None:
+        hid.init_from_text(text)
+    return model
 
 
 @register("pop")
-def _pop(cfg: TrainConfig, data: SeqDataset, sid: SidTable | None) -> SequentialRecommender:
+def _pop(cfg: TrainConfig, inputs: ModelInputs) -> SequentialRecommender:
     from h2rec.models.pop import Popularity
 
-    return Popularity(data.train_count)
+    return Popularity(inputs.data.train_count)

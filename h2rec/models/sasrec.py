@@ -1,123 +1,20 @@
-"""SASRec (Kang & McAuley, 2018): a causal transformer over the item sequence.
+"""SASRec (Kang & McAuley, 2018): a hash-ID item table read by a causal transformer.
 
-`SASRecEncoder` is the backbone other models reuse: it maps an embedding sequence (B, T, d) and
-its padding mask (B, T) to causal hidden states (B, T, d). It knows nothing about items, so the
-hash-ID model below, the SID model and H2Rec's fused sequences all go through the same code.
-
-`SASRec` is the baseline: a hash-ID item table (one learned vector per item, tied between input
-and output) read by the encoder; score = <last hidden state, item vector>.
+One learned vector per item, tied between input and output; score = <last hidden state,
+item vector>. The composition of `HidTable` and the SASRec backbone.
 """
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+import numpy as np
 
-from h2rec.models.base import DotProductRecommender
-from h2rec.models.dropout import Dropout, attention
+from h2rec.config import BackboneConfig
+from h2rec.models.backbone import make_backbone
+from h2rec.models.items import HidTable
 from h2rec.models.losses import NextItemLoss
-from h2rec.train.config import BackboneConfig
-from h2rec.train.data import Batch
-
-INIT_STD = 0.02
+from h2rec.models.sequence import SequenceModel
 
 
-class Block(nn.Module):
-    """Self-attention then feed-forward, each with a residual; post-LN or pre-LN."""
-
-    def __init__(self, cfg: BackboneConfig):
-        super().__init__()
-        if cfg.hidden % cfg.heads:
-            raise ValueError(f"backbone.hidden ({cfg.hidden}) must be divisible by backbone.heads ({cfg.heads})")
-        self.heads, self.norm_first, self.attn_dropout = cfg.heads, cfg.norm_first, cfg.attn_dropout
-        self.qkv = nn.Linear(cfg.hidden, 3 * cfg.hidden)
-        self.proj = nn.Linear(cfg.hidden, cfg.hidden)
-        self.ff = nn.Sequential(
-            nn.Linear(cfg.hidden, cfg.ffn),
-            nn.GELU() if cfg.activation == "gelu" else nn.ReLU(),
-            Dropout(cfg.dropout),
-            nn.Linear(cfg.ffn, cfg.hidden),
-        )
-        self.ln_attn, self.ln_ff = nn.LayerNorm(cfg.hidden), nn.LayerNorm(cfg.hidden)
-        self.drop = Dropout(cfg.dropout)
-
-    def attention(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        B, T, d = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        p = self.attn_dropout if self.training else 0.0
-        y = attention(q, k, v, allowed[:, None], p)
-        return self.drop(self.proj(y.transpose(1, 2).reshape(B, T, d)))
-
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        if self.norm_first:
-            x = x + self.attention(self.ln_attn(x), allowed)
-            return x + self.drop(self.ff(self.ln_ff(x)))
-        x = self.ln_attn(x + self.attention(x, allowed))
-        return self.ln_ff(x + self.drop(self.ff(x)))
-
-
-class SASRecEncoder(nn.Module):
-    """(B, T, d) embeddings + (B, T) mask -> (B, T, d) causal hidden states.
-
-    Positions count from the first real item of each row, so left and right padding, and any
-    amount of padding, give the same states at real positions.
-    """
-
-    def __init__(self, cfg: BackboneConfig):
-        super().__init__()
-        self.max_len = cfg.max_len
-        self.pos = nn.Embedding(cfg.max_len, cfg.hidden)
-        self.ln_in = nn.LayerNorm(cfg.hidden)
-        self.drop = Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.layers))
-        # Pre-LN leaves the residual stream unnormalised; normalise once at the end instead.
-        self.ln_out = nn.LayerNorm(cfg.hidden) if cfg.norm_first else nn.Identity()
-        self.norm_first = cfg.norm_first
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        positions = (mask.long().cumsum(1) - 1).clamp(0, self.max_len - 1)
-        x = x + self.pos(positions)
-        x = self.drop(x if self.norm_first else self.ln_in(x))
-        allowed = attention_mask(mask)
-        for block in self.blocks:
-            x = block(x, allowed)
-        return self.ln_out(x)
-
-
-def attention_mask(mask: torch.Tensor) -> torch.Tensor:
-    """(B, T, T) True where query t may attend key s: s <= t and s is real.
-
-    Every position may also attend itself, so a padding query never has an empty softmax
-    (which would give NaN); real queries never see padding, so this changes nothing real.
-    """
-    T = mask.shape[1]
-    causal = torch.ones(T, T, dtype=torch.bool).tril()
-    eye = torch.eye(T, dtype=torch.bool)
-    return (causal[None] & mask[:, None, :]) | eye[None]
-
-
-def init_weights(module: nn.Module) -> None:
-    """Small normal init (as in BERT-style recommenders); LayerNorm starts as identity."""
-    if isinstance(module, (nn.Linear, nn.Embedding)):
-        nn.init.normal_(module.weight, std=INIT_STD)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
-        if isinstance(module, nn.Embedding) and module.padding_idx is not None:
-            with torch.no_grad():
-                module.weight[module.padding_idx].zero_()
-
-
-class SASRec(DotProductRecommender):
-    """Hash-ID SASRec: one learned vector per item."""
-
-    def __init__(self, n_items: int, cfg: BackboneConfig, loss: NextItemLoss):
-        super().__init__(n_items, loss)
-        self.item_emb = nn.Embedding(n_items + 1, cfg.hidden, padding_idx=0)
-        self.backbone = SASRecEncoder(cfg)
-        self.apply(init_weights)
-
-    def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
-        return self.item_emb.weight if items is None else self.item_emb(items)
-
-    def sequence_states(self, batch: Batch) -> torch.Tensor:
-        return self.backbone(self.item_emb(batch.items), batch.mask)
+def SASRec(n_items: int, cfg: BackboneConfig, loss: NextItemLoss, frozen: np.ndarray | None = None) -> SequenceModel:
+    """`frozen`: (I+1,) bool, items whose vectors never get a gradient (absent from training)."""
+    return SequenceModel(n_items, HidTable(n_items, cfg.hidden, frozen), make_backbone(cfg), loss)

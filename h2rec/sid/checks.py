@@ -26,9 +26,7 @@ def _catalogue_expectations(n_items: int) -> list:
     ]
 
 
-def validate_embeddings(
-    vectors: np.ndarray, item_ids: list[str], items: pd.DataFrame, dim: int, report: Path | str
-) -> dict:
+def validate_embeddings(vectors: np.ndarray, item_ids: list[str], items: pd.DataFrame, dim: int, report: Path | str) -> dict:
     """Finite, unit-norm, `dim` wide, one row per item of items.parquet, in its order."""
     n = len(vectors)
     frame = pd.DataFrame(
@@ -58,9 +56,7 @@ def validate_embeddings(
     )
 
 
-def validate_sids(
-    table: pd.DataFrame, items: pd.DataFrame, cardinalities: list[int], dedup: bool, report: Path | str
-) -> dict:
+def validate_sids(table: pd.DataFrame, items: pd.DataFrame, cardinalities: list[int], dedup: bool, report: Path | str) -> dict:
     """One row per item, codes within [0, K) per column, unique full tuples with dedup."""
     code_cols = [f"code_{i}" for i in range(len(cardinalities))]
     frame = table.assign(item_id_matches=_ids_match(table["item_id"].tolist(), items, table["item"]))

@@ -155,9 +155,7 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-def embed_texts(
-    texts: Sequence[str], encoder: Encoder, cache: EmbeddingCache | None = None
-) -> tuple[np.ndarray, int]:
+def embed_texts(texts: Sequence[str], encoder: Encoder, cache: EmbeddingCache | None = None) -> tuple[np.ndarray, int]:
     """(n, dim) L2-normalised float32 embeddings and how many texts were actually encoded.
 
     Each distinct uncached text is encoded once, duplicates and cache hits are free.

@@ -8,9 +8,9 @@ nearest of K vectors, level 2 quantizes what is left, and so on (coarse to fine)
     x_hat = q.decode(codes)       # (n, D) float32 reconstruction
     q.codebooks                   # L arrays (K, D) float32, in the embedding space
     q.save(dir, model_key=..., dedup_counts=...)   # manifest.json + weights.safetensors
-    q = ResidualQuantizer.load(dir, dim=384, levels=3, model_key=...)   # checks each one
+    q = load_quantizer(dir, dim=384, levels=3, model_key=...)   # h2rec.sid.loading; checks each one
 
-For other stages: `load_quantizer(h2rec.paths.SID_QUANTIZER).codebooks[l]` is a (K, D)
+For other stages: `h2rec.sid.loading.load_quantizer(h2rec.paths.SID_QUANTIZER).codebooks[l]` is a (K, D)
 matrix whose row k describes code k of level l in the embedding space (for RQ-KMeans the
 level's centroids of the residuals; for RQ-VAE the decoder's image of each latent code, see
 `RQVAE.codebooks`), e.g. to initialise the SID embedding tables.
@@ -156,10 +156,7 @@ class ResidualQuantizer:
                 )
         weights = directory / WEIGHTS
         if not weights.is_file() or _sha256(weights) != manifest["weights_sha256"]:
-            raise DataError(
-                f"{weights}: missing, truncated or modified (sha256 differs from {MANIFEST}); "
-                "rerun `h2rec tokenize`"
-            )
+            raise DataError(f"{weights}: missing, truncated or modified (sha256 differs from {MANIFEST}); rerun `h2rec tokenize`")
         try:
             arrays = load_file(str(weights))
         except Exception as e:
@@ -183,16 +180,7 @@ class ResidualQuantizer:
         return q
 
 
-def load_quantizer(directory: Path | str, **expect: Any) -> ResidualQuantizer:
-    """`ResidualQuantizer.load`: whichever method the directory holds."""
-    return ResidualQuantizer.load(directory, **expect)
-
-
 def read_manifest(directory: Path) -> dict:
-    # The implementations register themselves on import (RQ-VAE pulls in torch: import late).
-    import h2rec.sid.rqkmeans  # noqa: F401
-    import h2rec.sid.rqvae  # noqa: F401
-
     path = directory / MANIFEST
     if not path.is_file():
         raise DataError(f"{path}: no saved quantizer here; run `h2rec tokenize` first")
@@ -203,8 +191,7 @@ def read_manifest(directory: Path) -> dict:
     if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
         got = manifest.get("format_version") if isinstance(manifest, dict) else None
         raise DataError(f"{path}: format_version {got!r}, this code reads {FORMAT_VERSION}")
-    required = ["method", "levels", "codebook_size", "dim", "seed", "model_key", "settings",
-                "weights_sha256", "dedup"]
+    required = ["method", "levels", "codebook_size", "dim", "seed", "model_key", "settings", "weights_sha256", "dedup"]
     missing = [k for k in required if k not in manifest]
     if missing:
         raise DataError(f"{path}: manifest lacks {missing}")
@@ -212,9 +199,7 @@ def read_manifest(directory: Path) -> dict:
     if dedup is not None and not (isinstance(dedup, dict) and isinstance(dedup.get("tuples"), int)):
         raise DataError(f"{path}: 'dedup' must be null or {{\"tuples\": n}}")
     if manifest["method"] not in ResidualQuantizer.registry:
-        raise DataError(
-            f"{path}: unknown method {manifest['method']!r}; known: {sorted(ResidualQuantizer.registry)}"
-        )
+        raise DataError(f"{path}: unknown method {manifest['method']!r}; known: {sorted(ResidualQuantizer.registry)}")
     return manifest
 
 

@@ -22,9 +22,7 @@ from threadpoolctl import threadpool_limits
 from h2rec.sid.quantizer import ResidualQuantizer, nearest
 
 
-def kmeans(
-    x: np.ndarray, k: int, seed: int, iters: int, spherical: bool = False, init_sample: int = 8
-) -> np.ndarray:
+def kmeans(x: np.ndarray, k: int, seed: int, iters: int, spherical: bool = False, init_sample: int = 8) -> np.ndarray:
     """(k, d) float32 centroids: k-means++ seeding, then `iters` Lloyd steps in faiss;
     `spherical` keeps the centroids unit-norm (for unit-norm data).
 
@@ -44,7 +42,11 @@ def kmeans(
     if init is None:
         return _each_point_its_own_centroid(x, k)
     km = faiss.Kmeans(
-        x.shape[1], k, niter=iters, seed=seed, verbose=False,
+        x.shape[1],
+        k,
+        niter=iters,
+        seed=seed,
+        verbose=False,
         max_points_per_centroid=len(x),  # use every point: no faiss subsampling
         min_points_per_centroid=1,  # and no warning about small clusters
         spherical=spherical,
@@ -119,9 +121,7 @@ class RQKMeans(ResidualQuantizer):
         for level in range(self.levels):
             target = _directions(r) if self.normalize_residuals else r
             # Each level gets its own seed so levels are not seeded alike.
-            centroids = kmeans(
-                target, self.codebook_size, self.seed + level, self.iters, self.normalize_residuals
-            )
+            centroids = kmeans(target, self.codebook_size, self.seed + level, self.iters, self.normalize_residuals)
             codes = nearest(target, centroids)
             codebook = self._codebook(r, codes, centroids) if self.normalize_residuals else centroids
             self.assign_centroids.append(centroids)

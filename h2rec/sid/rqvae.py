@@ -198,9 +198,15 @@ class RQVAE(ResidualQuantizer):
     def _state(self) -> tuple[dict, dict[str, np.ndarray]]:
         net = self._require_net()
         settings = {
-            "hidden": self.hidden, "latent_dim": self.latent_dim, "epochs": self.epochs,
-            "batch_size": self.batch_size, "lr": self.lr, "weight_decay": self.weight_decay,
-            "beta": self.beta, "patience": self.patience, "min_delta": self.min_delta,
+            "hidden": self.hidden,
+            "latent_dim": self.latent_dim,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            "beta": self.beta,
+            "patience": self.patience,
+            "min_delta": self.min_delta,
             "epochs_run": len(self.history),
         }
         return settings, {k: v.detach().numpy() for k, v in net.state_dict().items()}

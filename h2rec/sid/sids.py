@@ -42,9 +42,7 @@ def sid_table(item_ids: Sequence[str], codes: np.ndarray, dedup: np.ndarray | No
     return table
 
 
-def sid_meta(
-    levels: int, codebook_size: int, method: str, dedup: np.ndarray | None, model_key: str
-) -> dict:
+def sid_meta(levels: int, codebook_size: int, method: str, dedup: np.ndarray | None, model_key: str) -> dict:
     cardinalities = [codebook_size] * levels
     if dedup is not None:
         cardinalities.append(int(dedup.max()) + 1 if len(dedup) else 1)

@@ -48,9 +48,7 @@ def clean_text(value: object, max_chars: int | None = None) -> str:
         value = unescaped
     value = _TAG.sub(" ", value)
     value = "".join(
-        " " if ch.isspace() else ch
-        for ch in value
-        if ch.isspace() or unicodedata.category(ch) not in _DROP_CATEGORIES
+        " " if ch.isspace() else ch for ch in value if ch.isspace() or unicodedata.category(ch) not in _DROP_CATEGORIES
     )
     return _cap(_SPACE.sub(" ", value).strip(), max_chars)
 

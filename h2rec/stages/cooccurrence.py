@@ -1,7 +1,7 @@
 """Stage `cooccurrence`: PPMI neighbours of every item in the training sequences.
 
-Reads params section `train.h2rec.cooccurrence`; writes `data/cooccurrence/ppmi.npz`, which
-H2Rec's code alignment uses as extra positives when `train.h2rec.code_cooccurrence` > 0.
+Reads params section `cooccurrence`; writes `data/cooccurrence/ppmi.npz`, which H2Rec's code
+alignment uses as extra positives when `train.h2rec.code_cooccurrence` > 0.
 """
 
 from __future__ import annotations
@@ -10,19 +10,19 @@ import argparse
 import logging
 
 from h2rec import paths
-from h2rec.config import load_params
-from h2rec.models.cooccurrence import cooccurrence_counts, ppmi_neighbours, save_cooccurrence
-from h2rec.models.h2rec_config import CooccurrenceConfig
-from h2rec.train.data import SeqDataset
+from h2rec.config import CooccurrenceConfig, load_params
+from h2rec.data.cooccurrence import cooccurrence_counts, ppmi_neighbours, save_cooccurrence
+from h2rec.data.sequences import SeqDataset
+from h2rec.paths import Layout
 
 log = logging.getLogger(__name__)
 
 
-def run(cfg: CooccurrenceConfig, data: SeqDataset | None = None) -> dict[str, float]:
-    data = data if data is not None else SeqDataset.load(paths.PREPARED)
+def run(cfg: CooccurrenceConfig, layout: Layout = Layout(), data: SeqDataset | None = None) -> dict[str, float]:
+    data = data if data is not None else SeqDataset.load(layout.prepared)
     counts = cooccurrence_counts(data.offsets, data.flat, data.n_train, data.n_items, cfg.window)
     neighbours, ppmi = ppmi_neighbours(counts, cfg.min_count, cfg.top_k)
-    save_cooccurrence(paths.COOCCURRENCE, neighbours, ppmi)
+    save_cooccurrence(layout.cooccurrence, neighbours, ppmi)
     n = (neighbours[1:] > 0).sum(1)
     summary = {
         "pairs": int(counts.nnz // 2),
@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     params = load_params(args.params)
-    s = run(params.train.h2rec.cooccurrence)
+    s = run(params.cooccurrence)
     print(
         f"cooccurrence: {s['pairs']:,} item pairs; {s['items_with_neighbours']:.1%} of items have "
         f"PPMI neighbours ({s['mean_neighbours']:.1f} on average) -> {paths.COOCCURRENCE}"

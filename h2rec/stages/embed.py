@@ -17,11 +17,10 @@ import numpy as np
 import pandas as pd
 
 from h2rec import paths
-from h2rec.config import load_params
+from h2rec.config import EmbedConfig, load_params
 from h2rec.errors import DataError
 from h2rec.io import read_parquet, require_columns, write_json
 from h2rec.sid.checks import validate_embeddings
-from h2rec.sid.config import EmbedConfig
 from h2rec.sid.embedder import EmbeddingCache, Encoder, SentenceEncoder, embed_texts, resolve_model
 from h2rec.sid.features import save_embeddings
 from h2rec.sid.text import item_texts
@@ -85,14 +84,20 @@ def run(
     save_embeddings(out_dir / paths.ITEM_EMBEDDINGS.name, item_ids, vectors, encoder.key)
     # Deterministic content only (no timings), so an unchanged rerun leaves the file as is.
     meta = {
-        "model": cfg.model, "model_key": encoder.key, "dim": encoder.dim, "n_items": len(items),
+        "model": cfg.model,
+        "model_key": encoder.key,
+        "dim": encoder.dim,
+        "n_items": len(items),
         "embed": cfg.model_dump(),
     }
     write_json(meta, out_dir / paths.EMBED_META.name)
     summary = {**meta, "n_encoded": n_encoded, "seconds": round(time.perf_counter() - start, 2)}
     log.info(
         "embedded %d items (%d encoded, rest cached) with %s in %.1f s",
-        len(items), n_encoded, encoder.key, summary["seconds"],
+        len(items),
+        n_encoded,
+        encoder.key,
+        summary["seconds"],
     )
     return summary
 

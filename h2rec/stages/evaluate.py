@@ -15,21 +15,21 @@ from pathlib import Path
 import torch
 
 from h2rec import paths
-from h2rec.config import load_params
+from h2rec.config import EvaluateConfig, TrainConfig, load_params
 from h2rec.eval import report
+from h2rec.eval.cold import cold_target_metrics
 from h2rec.eval.evaluator import Evaluator
 from h2rec.eval.groups import FULL
+from h2rec.eval.level_gate import mean_level_gate
 from h2rec.io import write_json
-from h2rec.train.config import EvaluateConfig, TrainConfig
+from h2rec.paths import Layout
 from h2rec.train.inputs import load_trained
-from h2rec.train.sid_table import SID_DIR
 
 log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model-dir", type=Path, default=paths.MODEL_DIR,
-                        help="checkpoint folder (default: %(default)s)")
+    parser.add_argument("--model-dir", type=Path, default=paths.MODEL_DIR, help="checkpoint folder (default: %(default)s)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -41,20 +41,23 @@ def main(args: argparse.Namespace) -> int:
 def run(
     cfg: EvaluateConfig,
     model_dir: Path = paths.MODEL_DIR,
-    prepared_dir: Path = paths.PREPARED,
-    sid_dir: Path = SID_DIR,
+    layout: Layout = Layout(),
     metrics_path: Path = paths.EVAL_METRICS,
     plots_dir: Path = paths.EVAL_PLOTS,
     reports_dir: Path = paths.EVAL_REPORTS,
     track: bool = True,
 ) -> dict[str, float]:
     torch.set_num_threads(cfg.num_threads)
-    model, train_cfg, data = load_trained(model_dir, prepared_dir, sid_dir)
+    model, train_cfg, data = load_trained(model_dir, layout)
     evaluator = Evaluator(data, cfg)
-    metrics = evaluator.evaluate(model, cfg.split, train_cfg.backbone.max_len, train_cfg.padding)
+    max_len, padding = train_cfg.backbone.max_len, train_cfg.padding
+    cases = evaluator.cases(model, cfg.split, max_len, padding)
+    metrics = evaluator.summarise(cases)
+    # Beside the groups: cold targets, and what H2Rec's level gate learned.
+    extras = {**cold_target_metrics(data, cases), **mean_level_gate(model, data, cfg.split, max_len, padding, cfg.user_batch)}
     sizes = evaluator.sizes(cfg.split)
     protocols = [FULL, evaluator.sampled]
-    write_json(metrics, metrics_path)
+    write_json({**metrics, **extras}, metrics_path)
     csvs = {p: Path(plots_dir) / f"{'full' if p == FULL else 'sampled'}.csv" for p in protocols}
     for p, path in csvs.items():
         report.write_csv(report.group_rows(metrics, sizes, p, cfg.ks), path)
@@ -64,13 +67,11 @@ def run(
     print(f"{train_cfg.model} ({train_cfg.loss}), {cfg.split} split")
     print(report.format_table(metrics, sizes, protocols))
     if track and train_cfg.tracking.enabled:
-        _log_to_mlflow(cfg, train_cfg, model, model_dir, metrics, [Path(metrics_path), *csvs.values(), *charts])
-    return metrics
+        _log_to_mlflow(cfg, train_cfg, model, model_dir, {**metrics, **extras}, [Path(metrics_path), *csvs.values(), *charts])
+    return {**metrics, **extras}
 
 
-def _log_to_mlflow(
-    cfg: EvaluateConfig, train_cfg: TrainConfig, model, model_dir: Path, metrics: dict, files: list[Path]
-) -> None:
+def _log_to_mlflow(cfg: EvaluateConfig, train_cfg: TrainConfig, model, model_dir: Path, metrics: dict, files: list[Path]) -> None:
     from h2rec.tracking.run import Run, load_run_id
     from h2rec.tracking.tags import flatten
 

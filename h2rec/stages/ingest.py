@@ -13,17 +13,18 @@ from h2rec import paths
 from h2rec.config import DataConfig, ValidateConfig, load_params
 from h2rec.data.adapters import load_source
 from h2rec.io import write_parquet
+from h2rec.paths import Layout
 from h2rec.validation.data_suites import validate_canonical
 
 log = logging.getLogger(__name__)
 
 
-def run(data: DataConfig, validate: ValidateConfig) -> dict[str, int]:
+def run(data: DataConfig, validate: ValidateConfig, layout: Layout = Layout()) -> dict[str, int]:
     interactions, items = load_source(data.source)
     log.info("read %s: %d events, %d items", data.dataset, len(interactions), len(items))
-    validate_canonical(interactions, items, validate, paths.VALIDATION_REPORTS / "canonical.json")
-    write_parquet(interactions, paths.CANONICAL_INTERACTIONS)
-    write_parquet(items, paths.CANONICAL_ITEMS)
+    validate_canonical(interactions, items, validate, layout.reports / "validation" / "canonical.json")
+    write_parquet(interactions, layout.canonical / paths.CANONICAL_INTERACTIONS.name)
+    write_parquet(items, layout.canonical / paths.CANONICAL_ITEMS.name)
     return {"interactions": len(interactions), "items": len(items)}
 
 

@@ -31,12 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     record = run(load_params(args.params).register_)
-    print(f"registered {record['model_name']} v{record['version']}: "
-          f"{'@champion' if record['promoted'] else '@challenger'} ({record['reason']})")
+    print(
+        f"registered {record['model_name']} v{record['version']}: "
+        f"{'@champion' if record['promoted'] else '@challenger'} ({record['reason']})"
+    )
     return 0
 
 
-def _example(prepared: Path, n: int) -> "object":
+def _example(prepared: Path, n: int) -> object:
     import pandas as pd
 
     inter = read_parquet(prepared / "interactions.parquet")
@@ -46,8 +48,13 @@ def _example(prepared: Path, n: int) -> "object":
     return pd.DataFrame({"user_id": [f"user{u}" for u in hist.index], "history": hist.to_numpy()})
 
 
-def run(cfg: RegisterConfig, model_dir: Path = paths.MODEL_DIR, eval_path: Path = paths.EVAL_METRICS,
-        prepared: Path = paths.PREPARED, record_path: Path = paths.REGISTER_RECORD) -> dict:
+def run(
+    cfg: RegisterConfig,
+    model_dir: Path = paths.MODEL_DIR,
+    eval_path: Path = paths.EVAL_METRICS,
+    prepared: Path = paths.PREPARED,
+    record_path: Path = paths.REGISTER_RECORD,
+) -> dict:
     import mlflow
     from mlflow.models import infer_signature
 
@@ -77,7 +84,12 @@ def run(cfg: RegisterConfig, model_dir: Path = paths.MODEL_DIR, eval_path: Path 
             )
             mlrun.set_tags({"registered_model": cfg.model_name})
     version, decision = register_and_gate(
-        info.model_uri, cfg.model_name, version_of_data, metrics[OVERALL], metrics[TAIL], cfg.tail_margin,
+        info.model_uri,
+        cfg.model_name,
+        version_of_data,
+        metrics[OVERALL],
+        metrics[TAIL],
+        cfg.tail_margin,
         extra_tags={"run_id": previous["run_id"]},
     )
     record = {

@@ -25,14 +25,14 @@ import numpy as np
 import pandas as pd
 
 from h2rec import paths
-from h2rec.config import load_params
+from h2rec.config import EmbedConfig, TokenizeConfig, load_params
 from h2rec.errors import ConfigError, DataError
 from h2rec.io import atomic_path, write_json, write_parquet
 from h2rec.sid.checks import validate_sids
-from h2rec.sid.config import EmbedConfig, TokenizeConfig
 from h2rec.sid.embedder import Encoder
 from h2rec.sid.features import load_embeddings
-from h2rec.sid.quantizer import ResidualQuantizer, load_quantizer
+from h2rec.sid.loading import load_quantizer
+from h2rec.sid.quantizer import ResidualQuantizer
 from h2rec.sid.report import plot_usage, tokenizer_metrics, usage_table
 from h2rec.sid.sids import code_columns, dedup_level, sid_meta, sid_table
 from h2rec.stages.embed import embed_items, make_encoder, read_items
@@ -172,8 +172,7 @@ def _check_embed_params(cfg: EmbedConfig, meta_path: Path) -> None:
     changed = {k: (fitted.get(k), v) for k, v in now.items() if fitted.get(k) != v and k not in speed_only}
     if changed:
         raise ConfigError(
-            f"params.yaml embed changed since the SIDs were fitted ({changed}, fitted vs now); "
-            "rerun `dvc repro tokenize` first"
+            f"params.yaml embed changed since the SIDs were fitted ({changed}, fitted vs now); rerun `dvc repro tokenize` first"
         )
 
 
@@ -183,7 +182,8 @@ def _warn_dedup_overflow(dedup: np.ndarray, meta_path: Path) -> None:
         log.warning(
             "%d new item(s) got a dedup code >= %d, the fitted table's cardinality: a model "
             "trained on it has no embedding for that code (refit to include them)",
-            int((dedup >= card).sum()), card,
+            int((dedup >= card).sum()),
+            card,
         )
 
 
@@ -196,7 +196,8 @@ def read_new_items(path: Path) -> pd.DataFrame:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--items", type=Path, help="cold start: CSV/Parquet of new items (item_id + text columns)")
     parser.add_argument(
-        "--out", type=Path,
+        "--out",
+        type=Path,
         help="with --items: where to write their SIDs (.parquet or .csv; default <items>_sids.parquet)",
     )
 

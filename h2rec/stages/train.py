@@ -1,6 +1,7 @@
 """Stage `train`: fit the model named by `train.model` on data/prepared (and data/sid).
 
-Writes models/recommender/{best.pt, last.pt, run.json}, metrics/train.json and
+Reads the layout's folders (data/prepared and what the model needs: data/sid, data/features,
+data/cooccurrence). Writes models/recommender/{best.pt, last.pt, run.json}, metrics/train.json and
 metrics/train_history.csv; logs the run (params, tags, per-epoch metrics) to MLflow.
 `h2rec train --resume` continues an interrupted training from last.pt.
 """
@@ -15,13 +16,12 @@ from pathlib import Path
 import torch
 
 from h2rec import paths
-from h2rec.config import load_params
+from h2rec.config import TrainConfig, load_params
 from h2rec.io import atomic_path, write_json
 from h2rec.models.registry import build_model
+from h2rec.paths import Layout
 from h2rec.train import checkpoint, distributed
-from h2rec.train.config import TrainConfig
 from h2rec.train.inputs import load_inputs
-from h2rec.train.sid_table import SID_DIR
 from h2rec.train.trainer import Trainer, TrainState, seed_everything
 
 log = logging.getLogger(__name__)
@@ -40,9 +40,8 @@ def main(args: argparse.Namespace) -> int:
 
 def run(
     cfg: TrainConfig,
-    prepared_dir: Path = paths.PREPARED,
-    sid_dir: Path = SID_DIR,
-    out_dir: Path = paths.MODEL_DIR,
+    layout: Layout = Layout(),
+    out_dir: Path | None = None,
     resume: bool = False,
     dataset: str | None = None,
     metrics_path: Path = paths.TRAIN_METRICS,
@@ -50,13 +49,20 @@ def run(
 ) -> TrainState:
     torch.set_num_threads(cfg.num_threads)
     distributed.setup()  # under torchrun: join the process group
-    out_dir = Path(out_dir)
-    data, sid = load_inputs(cfg, prepared_dir, sid_dir, cfg.sid.init_from_codebooks)
+    out_dir = Path(out_dir or layout.model)
+    inputs = load_inputs(cfg, layout)
+    data, sid = inputs.data, inputs.sid
     seed_everything(cfg.seed)
-    model = build_model(cfg, data, sid)
+    model = build_model(cfg, inputs)
     identity = checkpoint.identity(cfg, data.signature(), sid.signature() if sid else None)
-    log.info("training %s (%s loss) on %d users, %d items, %d positions", cfg.model, cfg.loss,
-             data.n_users, data.n_items, data.n_train_positions(cfg.backbone.max_len))
+    log.info(
+        "training %s (%s loss) on %d users, %d items, %d positions",
+        cfg.model,
+        cfg.loss,
+        data.n_users,
+        data.n_items,
+        data.n_train_positions(cfg.backbone.max_len),
+    )
     if not cfg.tracking.enabled or not distributed.is_main():
         state = Trainer(model, data, cfg, out_dir, identity).fit(resume)
     else:

@@ -82,7 +82,9 @@ class Run:
 
         self.mlflow.log_text(config_json, "model_config.json")
         self.mlflow.pytorch.log_model(
-            model, name="model", serialization_format="pickle",
+            model,
+            name="model",
+            serialization_format="pickle",
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
         )
 

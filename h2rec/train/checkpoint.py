@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
+from h2rec.config import RUNTIME_KEYS, TrainConfig
 from h2rec.errors import ConfigError, DataError
 from h2rec.io import atomic_path
-from h2rec.train.config import RUNTIME_KEYS, TrainConfig
 
 LAST, BEST = "last.pt", "best.pt"
 

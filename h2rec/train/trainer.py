@@ -17,20 +17,21 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from h2rec.config import EvaluateConfig, TrainConfig
+from h2rec.data.sequences import SeqDataset
 from h2rec.eval.evaluator import Evaluator
 from h2rec.models.base import SequentialRecommender
 from h2rec.train import checkpoint, distributed
 from h2rec.train.batching import bucketed_batches
-from h2rec.train.config import EvaluateConfig, TrainConfig
-from h2rec.train.data import SeqDataset
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +105,13 @@ class Trainer:
         seconds = time.perf_counter() - t0
         metrics = self.evaluator.evaluate(self.model, "valid", self.cfg.backbone.max_len, self.cfg.padding, ("full",))
         score = metrics[VALID_METRIC]
-        record = {"epoch": epoch, **{f"loss/{k}": v for k, v in losses.items()}, "valid/ndcg_10": score,
-                  "epoch_seconds": seconds, "sequences_per_s": len(self.data.train_users()) / seconds}
+        record = {
+            "epoch": epoch,
+            **{f"loss/{k}": v for k, v in losses.items()},
+            "valid/ndcg_10": score,
+            "epoch_seconds": seconds,
+            "sequences_per_s": len(self.data.train_users()) / seconds,
+        }
         self.state.history.append(record)
         self.state.epoch = epoch
         log.info("epoch %d: loss %.4f valid ndcg@10 %.4f (%.1fs)", epoch, losses["total"], score, seconds)
@@ -116,8 +122,12 @@ class Trainer:
             self.state.bad_epochs += 1
             if self.state.bad_epochs >= self.cfg.patience:
                 self.state.finished = True
-                log.info("early stop at epoch %d: best valid NDCG@10 %.4f at epoch %d",
-                         epoch, self.state.best_score, self.state.best_epoch)
+                log.info(
+                    "early stop at epoch %d: best valid NDCG@10 %.4f at epoch %d",
+                    epoch,
+                    self.state.best_score,
+                    self.state.best_epoch,
+                )
         self._save_last()
         if self.on_epoch and distributed.is_main():
             self.on_epoch(epoch, {k: v for k, v in record.items() if k != "epoch"})

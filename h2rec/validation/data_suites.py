@@ -35,9 +35,7 @@ def _text_frame(items: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"item_id": items["item_id"], "text": text.replace("", None)})
 
 
-def validate_canonical(
-    interactions: pd.DataFrame, items: pd.DataFrame, cfg: ValidateConfig, report: Path
-) -> dict:
+def validate_canonical(interactions: pd.DataFrame, items: pd.DataFrame, cfg: ValidateConfig, report: Path) -> dict:
     catalogue = items["item_id"].dropna().unique().tolist()
     return run_checks(
         "canonical",

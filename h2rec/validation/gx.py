@@ -50,9 +50,7 @@ def _describe(result: Any) -> dict:
         "unexpected_count": res.get("unexpected_count"),
         "unexpected_percent": res.get("unexpected_percent"),
         "examples": _short(examples[:5]),
-        "exception": (result.exception_info or {}).get("exception_message")
-        if isinstance(result.exception_info, dict)
-        else None,
+        "exception": (result.exception_info or {}).get("exception_message") if isinstance(result.exception_info, dict) else None,
     }
 
 
@@ -75,9 +73,7 @@ def run_checks(suite_name: str, checks: list[Check], report_path: Path | str) ->
     source = ctx.data_sources.add_pandas(f"{suite_name}_source")
     report: dict = {"suite": suite_name, "success": True, "tables": {}}
     for check in checks:
-        batch_def = source.add_dataframe_asset(check.table).add_batch_definition_whole_dataframe(
-            "all"
-        )
+        batch_def = source.add_dataframe_asset(check.table).add_batch_definition_whole_dataframe("all")
         suite = ctx.suites.add(gx.ExpectationSuite(name=f"{suite_name}.{check.table}"))
         for expectation in check.expectations:
             suite.add_expectation(expectation)

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
+from h2rec.config import BackboneConfig, EvaluateConfig
 from h2rec.eval.evaluator import TOP_K, Evaluator
 from h2rec.eval.ranking import TIE_RTOL, TIE_SCALE_SAMPLE
 from h2rec.models.losses import NextItemLoss
 from h2rec.models.sasrec import SASRec
-from h2rec.train.config import BackboneConfig, EvaluateConfig
 from tests.eval.tablemodel import TableModel
 from tests.train.toy import toy_dataset
 
@@ -41,7 +41,11 @@ def reference(scores: np.ndarray, data, split: str, prio: np.ndarray, negatives:
 def test_matches_a_per_user_loop_on_random_scores(split, integer_scores):
     data = toy_dataset(n_users=37, n_items=41, seed=3, max_len=14, repeats=True)
     rng = np.random.default_rng(0)
-    scores = rng.integers(0, 5, (data.n_users, data.n_items + 1)) if integer_scores else rng.normal(size=(data.n_users, data.n_items + 1))
+    scores = (
+        rng.integers(0, 5, (data.n_users, data.n_items + 1))
+        if integer_scores
+        else rng.normal(size=(data.n_users, data.n_items + 1))
+    )
     scores = scores.astype(np.float32)
     ev = Evaluator(data, EvaluateConfig(user_batch=6, item_chunk=9, sampled_negatives=12))
     res = ev.cases(TableModel(torch.from_numpy(scores)), split, 5, "left")

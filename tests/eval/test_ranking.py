@@ -1,9 +1,8 @@
-import numpy as np
 import torch
 
+from h2rec.config import EvaluateConfig
+from h2rec.data.sequences import SeqDataset
 from h2rec.eval.evaluator import Evaluator
-from h2rec.train.config import EvaluateConfig
-from h2rec.train.data import SeqDataset
 from tests.eval.tablemodel import TableModel
 from tests.train.toy import frames
 

@@ -1,15 +1,72 @@
-"""A seed sweep on a real 2-worker local Dask cluster through Prefect's Dask task runner."""
+"""A seed sweep on a real 2-worker local Dask cluster through Prefect's Dask task runner, and
+the grid files of experiments/ it reads."""
+
+from pathlib import Path
 
 import mlflow
 import pytest
 from prefect.settings import PREFECT_API_URL
 from prefect_dask import DaskTaskRunner
 
-from flows.sweep import grid_from, sweep
-from h2rec.config import load_params
-from h2rec.stages import ingest, split
+from flows.sweep import Grid, grid_from, read_grid, sweep, trial_tags
+from h2rec.errors import ConfigError
 
-pytestmark = pytest.mark.integration
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+
+
+def test_grid_file_maps_variants_to_overrides(tmp_path):
+    path = tmp_path / "ablation.yaml"
+    path.write_text(
+        "seeds: [3, 4]\ndataset: beauty\nh2rec: {model: h2rec}\nno_gate: {model: h2rec, h2rec: {gate: mean}}\nplain:\n"
+    )
+    grid = read_grid(path)
+    assert grid == Grid(
+        "ablation",
+        {"h2rec": {"model": "h2rec"}, "no_gate": {"model": "h2rec", "h2rec": {"gate": "mean"}}, "plain": {}},
+        seeds=[3, 4],
+        dataset="beauty",
+    )
+    trials = grid_from([], grid.seeds, grid.variants)
+    assert list(trials) == ["h2rec-s3", "h2rec-s4", "no_gate-s3", "no_gate-s4", "plain-s3", "plain-s4"]
+    assert trial_tags("no_gate-s4", trials["no_gate-s4"], grid.name, "beauty", "sasrec") == {
+        "sweep": "ablation",
+        "variant": "no_gate",
+        "seed": "4",
+        "dataset": "beauty",
+        "model": "h2rec",
+    }
+    assert trial_tags("plain-s3", trials["plain-s3"], grid.name, "beauty", "sasrec")["model"] == "sasrec"
+
+
+def test_grid_file_errors_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="grid file not found"):
+        read_grid(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    for text, message in (
+        ("seeds: 0\nh2rec: {}\n", "`seeds` must be a list"),
+        ("h2rec: mean\n", "must map to train overrides"),
+        ("seeds: [0]\n", "no variants"),
+        ("- h2rec\n", "expected a mapping"),
+    ):
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            read_grid(bad)
+
+
+def test_grid_files_of_the_project_use_the_train_keys():
+    main, ablation = read_grid(EXPERIMENTS / "main.yaml"), read_grid(EXPERIMENTS / "ablation.yaml")
+    assert list(main.variants) == ["sasrec", "sid_sasrec", "h2rec"] and main.seeds == [0, 1, 2]
+    assert ablation.variants["h2rec"] == {"model": "h2rec"}  # the ablations' reference
+    assert ablation.variants["no_cross_attention"] == {"model": "h2rec", "h2rec": {"interaction": "none"}}
+    assert {k for over in ablation.variants.values() for k in over.get("h2rec", {})} == {
+        "lambda_code",
+        "lambda_mask",
+        "gate",
+        "interaction",
+        "branches",
+        "shared_backbone",
+        "code_cooccurrence",
+    }
 
 
 def test_grid_names_every_trial():
@@ -20,7 +77,11 @@ def test_grid_names_every_trial():
     }
 
 
+@pytest.mark.integration
 def test_seed_sweep_on_two_dask_workers(prefect_server, dvc_project, monkeypatch):
+    from h2rec.config import load_params
+    from h2rec.stages import ingest, split
+
     monkeypatch.chdir(dvc_project)
     monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))  # for the worker processes
     p = load_params()
@@ -35,4 +96,8 @@ def test_seed_sweep_on_two_dask_workers(prefect_server, dvc_project, monkeypatch
     parent = next(r for r in runs if r.data.tags.get("mlflow.runName") == "sweep")
     siblings = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert sorted(r.data.tags["stage"] for r in siblings) == ["sasrec-s0", "sasrec-s1"]
+    assert sorted(
+        (r.data.tags["sweep"], r.data.tags["variant"], r.data.tags["seed"], r.data.tags["model"]) for r in siblings
+    ) == [("models", "sasrec", "0", "sasrec"), ("models", "sasrec", "1", "sasrec")]
+    assert all(r.data.tags["dataset"] == "scientific" for r in siblings)
     assert all("full/overall/ndcg_10" in r.data.metrics for r in siblings)

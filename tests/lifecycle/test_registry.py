@@ -40,14 +40,24 @@ def test_register_gate_and_fresh_process_load(trained_project, tmp_path):
     # in-memory top-K == the registered pyfunc loaded by alias in a fresh process
     histories = register._example(trained_project / "data" / "prepared", 3)
     histories.to_csv(tmp_path / "hist.csv", index=False)
-    local = Recommender(make_bundle(tmp_path / "bundle")).recommend(
-        [h.split() for h in histories["history"]], 10
-    )
+    local = Recommender(make_bundle(tmp_path / "bundle")).recommend([h.split() for h in histories["history"]], 10)
     out = tmp_path / "recs.csv"
     env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
     done = subprocess.run(
-        ["h2rec", "recommend", "--histories", str(tmp_path / "hist.csv"), "--model", "models:/h2rec-test@champion",
-         "--out", str(out)], cwd=trained_project, env=env, capture_output=True, text=True,
+        [
+            "h2rec",
+            "recommend",
+            "--histories",
+            str(tmp_path / "hist.csv"),
+            "--model",
+            "models:/h2rec-test@champion",
+            "--out",
+            str(out),
+        ],
+        cwd=trained_project,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     remote = pd.read_csv(out)

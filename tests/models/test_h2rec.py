@@ -5,14 +5,14 @@ import pandas as pd
 import pytest
 import torch
 
-from h2rec.config import PreprocessConfig
+from h2rec.config import BackboneConfig, H2RecConfig, PreprocessConfig
+from h2rec.data.sequences import Batch, SeqDataset
 from h2rec.data.split import prepare
-from h2rec.models.h2rec import H2Rec
-from h2rec.models.h2rec_config import H2RecConfig
+from h2rec.models.backbone import SASRecEncoder
+from h2rec.models.h2rec import H2Rec, make_h2rec
 from h2rec.models.losses import NextItemLoss
-from h2rec.models.sasrec import SASRec, SASRecEncoder
-from h2rec.train.config import BackboneConfig
-from h2rec.train.data import Batch, SeqDataset
+from h2rec.models.sasrec import SASRec
+from h2rec.models.sequence import SequenceModel
 from tests.conftest import SCIENTIFIC
 
 torch.set_num_threads(1)
@@ -29,8 +29,8 @@ def random_codes(n_items: int, cards: list[int], seed: int = 0) -> np.ndarray:
 
 def make(cfg: H2RecConfig = H2RecConfig(), train_count=None, backbone=BACKBONE, seed=0) -> H2Rec:
     torch.manual_seed(seed)
-    model = H2Rec(N_ITEMS, random_codes(N_ITEMS, K), K, backbone, cfg, NextItemLoss("ce", N_ITEMS), train_count=train_count)
-    if model.gate is not None and model.gate.mlp is not None:  # a gate that is not constant yet
+    model = make_h2rec(N_ITEMS, random_codes(N_ITEMS, K), K, backbone, cfg, NextItemLoss("ce", N_ITEMS), train_count=train_count)
+    if getattr(model, "gate", None) is not None and model.gate.mlp is not None:  # a gate that is not constant yet
         torch.nn.init.normal_(model.gate.mlp[-1].weight, std=1.0)
     return model.eval()
 
@@ -52,8 +52,14 @@ SHORT, LONG = [4, 9], [1, 2, 3, 5, 6, 7, 8, 10, 11]
 # -- shapes and masking ------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "cfg, dim",
-    [(H2RecConfig(), 32), (H2RecConfig(branches="hid"), 16), (H2RecConfig(branches="sid"), 16),
-     (H2RecConfig(fusion="sum"), 16), (H2RecConfig(fusion="none"), 32), (H2RecConfig(shared_backbone=False), 32)],
+    [
+        (H2RecConfig(), 32),
+        (H2RecConfig(branches="hid"), 16),
+        (H2RecConfig(branches="sid"), 16),
+        (H2RecConfig(interaction="sum"), 16),
+        (H2RecConfig(interaction="none"), 32),
+        (H2RecConfig(shared_backbone=False), 32),
+    ],
 )
 def test_shapes(cfg, dim):
     m = make(cfg)
@@ -66,7 +72,7 @@ def test_shapes(cfg, dim):
     assert torch.allclose(m.predict(b, torch.tensor([3, 7])), scores[:, [3, 7]], atol=1e-5)
 
 
-@pytest.mark.parametrize("cfg", [H2RecConfig(), H2RecConfig(branches="sid"), H2RecConfig(fusion="sum")])
+@pytest.mark.parametrize("cfg", [H2RecConfig(), H2RecConfig(branches="sid"), H2RecConfig(interaction="sum")])
 def test_padding_and_batch_mates_never_change_a_users_scores(cfg):
     m = make(cfg)
     alone = m.full_sort_predict(batch([SHORT]))
@@ -77,9 +83,9 @@ def test_padding_and_batch_mates_never_change_a_users_scores(cfg):
     # Whatever sits in the padding rows of the tables is never read for a real position.
     before = m.full_sort_predict(batch([SHORT, LONG], "left"))[:, 1:]
     with torch.no_grad():
-        if m.hid_emb is not None:
-            m.hid_emb.weight[0] = torch.randn(16) * 5
-        for emb in m.code_emb:
+        if m.hid is not None:
+            m.hid.weight[0] = torch.randn(16) * 5
+        for emb in m.sid.levels:
             emb.weight[0] = torch.randn(16) * 5
     after = m.full_sort_predict(batch([SHORT, LONG], "left"))[:, 1:]
     assert torch.allclose(before, after, atol=1e-5)
@@ -116,7 +122,7 @@ def test_gate_prior_falls_linearly_from_coarse_to_fine():
     m = make(H2RecConfig(gate="prior"))
     assert torch.allclose(m.gate.prior, torch.tensor([1.0, 0.6, 0.2]))
     assert torch.allclose(m.user_gate(batch([SHORT]))[0], torch.tensor([1.0, 0.6, 0.2]).softmax(0))
-    fresh = H2Rec(N_ITEMS, random_codes(N_ITEMS, K), K, BACKBONE, H2RecConfig(), NextItemLoss("ce", N_ITEMS)).eval()
+    fresh = make_h2rec(N_ITEMS, random_codes(N_ITEMS, K), K, BACKBONE, H2RecConfig(), NextItemLoss("ce", N_ITEMS)).eval()
     assert torch.allclose(fresh.user_gate(batch([LONG]))[0], torch.tensor([1.0, 0.6, 0.2]).softmax(0))  # starts at the prior
 
 
@@ -140,21 +146,25 @@ def test_default_model_logs_all_three_terms_and_each_reaches_its_parameters():
     m.train()
     b = batch(ROWS)
     b.targets = torch.where(b.items != 0, (b.items % N_ITEMS) + 1, 0)
-    states = m.sequence_states(b)
-    extra = m.extra_losses(b, states)
+    states, gate = m.encode_sequences(b)
+    extra = m.extra_losses(b, states, gate)
     assert set(extra) == {"code", "mask"}
     extra["mask"].backward(retain_graph=True)
     assert m.mask_vector.grad is not None and m.mask_vector.grad.abs().sum() > 0
     m.zero_grad()
     extra["code"].backward()
-    assert m.hid_emb.weight.grad.abs().sum() > 0 and m.code_emb[0].weight.grad.abs().sum() > 0
+    assert m.hid.weight.grad.abs().sum() > 0 and m.sid.levels[0].weight.grad.abs().sum() > 0
     assert m.backbone.pos.weight.grad is None  # L_code reads item vectors only
 
 
 @pytest.mark.parametrize(
     "switch, absent_term",
-    [(dict(lambda_item=0.0), "code"), (dict(lambda_user=0.0), "mask"), (dict(branches="hid"), "code"),
-     (dict(fusion="sum"), "mask")],
+    [
+        (dict(lambda_code=0.0), "code"),
+        (dict(lambda_mask=0.0), "mask"),
+        (dict(branches="hid"), "code"),
+        (dict(interaction="sum"), "mask"),
+    ],
 )
 def test_switches_drop_loss_terms(switch, absent_term):
     assert absent_term not in train_terms(make(H2RecConfig(**switch)), ROWS)
@@ -164,31 +174,30 @@ def test_switches_drop_loss_terms(switch, absent_term):
 def test_switches_remove_parameters():
     full = make()
     d = BACKBONE.hidden
-    no_mask = make(H2RecConfig(lambda_user=0.0))
+    no_mask = make(H2RecConfig(lambda_mask=0.0))
     assert no_mask.mask_vector is None and n_params(full) - n_params(no_mask) == d
     no_gate = make(H2RecConfig(gate="mean"))
     assert no_gate.gate.mlp is None and n_params(full) - n_params(no_gate) == n_params(full.gate.mlp)
     assert torch.allclose(no_gate.user_gate(batch([LONG])), torch.full((1, 3), 1 / 3))
-    no_fusion = make(H2RecConfig(fusion="none"))
-    assert no_fusion.sid_reads_hid is None and no_fusion.hid_reads_sid is None
-    cross = n_params(full.sid_reads_hid) + n_params(full.hid_reads_sid)
-    assert n_params(full) - n_params(no_fusion) == cross
+    no_cross = make(H2RecConfig(interaction="none"))
+    assert n_params(no_cross.interaction) == 0
+    assert n_params(full) - n_params(no_cross) == n_params(full.interaction)
     separate = make(H2RecConfig(shared_backbone=False))
     assert n_params(separate) - n_params(full) == n_params(SASRecEncoder(BACKBONE))
     hid_only = make(H2RecConfig(branches="hid"))
     sasrec = SASRec(N_ITEMS, BACKBONE, NextItemLoss("ce", N_ITEMS))
-    assert n_params(hid_only) == n_params(sasrec) and hid_only.code_emb is None and hid_only.gate is None
+    assert isinstance(hid_only, SequenceModel) and n_params(hid_only) == n_params(sasrec)
     sid_only = make(H2RecConfig(branches="sid"))
-    assert sid_only.hid_emb is None and sid_only.sid_reads_hid is None
-    summed = make(H2RecConfig(fusion="sum", lambda_user=0.0))
-    assert summed.gate is None and summed.sid_reads_hid is None
+    assert sid_only.hid is None and n_params(sid_only.interaction) == 0
+    summed = make(H2RecConfig(interaction="sum", lambda_mask=0.0))
+    assert summed.gate is None and n_params(summed.interaction) == 0
     assert torch.allclose(summed.item_vectors(), summed.hid_vectors() + summed.sid_vectors())
 
 
 def test_hid_only_is_sasrec():
     h2 = make(H2RecConfig(branches="hid"))
     sas = SASRec(N_ITEMS, BACKBONE, NextItemLoss("ce", N_ITEMS)).eval()
-    sas.item_emb.weight.data.copy_(h2.hid_emb.weight.data)
+    sas.items.weight.data.copy_(h2.items.weight.data)
     sas.backbone.load_state_dict(h2.backbone.state_dict())
     b = batch([SHORT, LONG], "left")
     assert torch.allclose(h2.full_sort_predict(b), sas.full_sort_predict(b), atol=1e-5)
@@ -214,20 +223,20 @@ def test_items_absent_from_training_keep_their_hid_vector_and_rank_by_sid():
     train_count = np.ones(N_ITEMS + 1, np.int64)
     train_count[[0, 25]] = 0
     m = make(train_count=train_count)
-    before = m.hid_emb.weight.detach().clone()
+    before = m.hid.weight.detach().clone()
     opt = torch.optim.Adam(m.parameters(), lr=0.01)
     for _ in range(3):
         loss, _ = m.calculate_loss(_targets(batch(ROWS)))
         opt.zero_grad()
         loss.backward()
         opt.step()
-    after = m.hid_emb.weight.detach()
+    after = m.hid.weight.detach()
     assert torch.equal(after[25], before[25])  # every item is a negative of the full softmax, yet 25 is untouched
     assert not torch.equal(after[12], before[12])
     m.eval()
     b = batch([SHORT, LONG])
     s1 = m.full_sort_predict(b)[:, 25]
-    m.codes[25] = m.codes[3]  # give item 25 other Semantic IDs: its score follows them
+    m.sid.codes[25] = m.sid.codes[3]  # give item 25 other Semantic IDs: its score follows them
     s2 = m.full_sort_predict(b)[:, 25]
     assert not torch.allclose(s1, s2)
 
@@ -236,13 +245,13 @@ def test_cold_hid_predicted_from_the_sid_view_at_inference_only():
     train_count = np.ones(N_ITEMS + 1, np.int64)
     train_count[[0, 25]] = 0
     m = make(H2RecConfig(cold_hid="sid"), train_count=train_count)
-    warm = m.hid_emb.weight[1:25].detach().norm(dim=-1).tolist() + m.hid_emb.weight[26:].detach().norm(dim=-1).tolist()
+    warm = m.hid.weight[1:25].detach().norm(dim=-1).tolist() + m.hid.weight[26:].detach().norm(dim=-1).tolist()
     got = m.hid_vectors(torch.tensor([25, 3]))
     sid = m.sid_vectors(torch.tensor([25]))[0]
     assert torch.allclose(got[0], sid / sid.norm() * torch.tensor(warm).median(), atol=1e-6)
-    assert torch.equal(got[1], m.hid_emb.weight[3])  # warm items untouched
+    assert torch.equal(got[1], m.hid.weight[3])  # warm items untouched
     m.train()
-    assert torch.equal(m.hid_vectors(torch.tensor([25]))[0], m.hid_emb.weight[25])  # training sees the frozen initial vector
+    assert torch.equal(m.hid_vectors(torch.tensor([25]))[0], m.hid.weight[25])  # training sees the frozen initial vector
 
 
 def test_new_items_are_ranked_through_their_semantic_ids():
@@ -277,8 +286,15 @@ def test_short_training_on_real_data_reduces_every_loss_term(real_slice):
     data = real_slice
     cards = [8, 8, 8]
     torch.manual_seed(0)
-    m = H2Rec(data.n_items, random_codes(data.n_items, cards), cards, BACKBONE, H2RecConfig(), NextItemLoss("ce", data.n_items),
-              train_count=data.train_count)
+    m = make_h2rec(
+        data.n_items,
+        random_codes(data.n_items, cards),
+        cards,
+        BACKBONE,
+        H2RecConfig(),
+        NextItemLoss("ce", data.n_items),
+        train_count=data.train_count,
+    )
     users = data.train_users()
     batches = [data.train_batch(users[i : i + 64], 20, "right") for i in range(0, 256, 64)]
     opt = torch.optim.Adam(m.parameters(), lr=5e-3)
@@ -306,31 +322,38 @@ def tiny_dataset() -> SeqDataset:
 
 
 def test_build_drops_the_dedup_level_unless_asked_and_same_tuples_ignore_it():
-    from h2rec.models.h2rec import build_h2rec
-    from h2rec.train.config import TrainConfig
-    from h2rec.train.sid_table import SidTable
+    from h2rec.config import TrainConfig
+    from h2rec.models.inputs import ModelInputs
+    from h2rec.models.registry import build_model
+    from h2rec.sid.table import SidTable
 
     data = tiny_dataset()
     codes = np.concatenate([[[-1, -1, -1]], [[i % 3, i % 2, i // 6] for i in range(data.n_items)]])  # last column: dedup
-    sid = SidTable(codes, [3, 2, 2])
+    inputs = ModelInputs(data, SidTable(codes, [3, 2, 2], dedup=True))
     cfg = TrainConfig(model="h2rec", backbone=BACKBONE)
-    plain = build_h2rec(cfg, data, sid, dedup=True)
+    plain = build_model(cfg, inputs)
     assert plain.levels == 2 and plain.quantized_levels == 2
-    with_dedup = build_h2rec(cfg, data, sid, dedup=True, hc=H2RecConfig(dedup_level=True))
+    with_dedup = build_model(cfg.model_copy(update={"h2rec": H2RecConfig(dedup_level=True)}), inputs)
     assert with_dedup.levels == 3 and with_dedup.quantized_levels == 2
     assert torch.equal(plain.tuple_id, with_dedup.tuple_id)  # items 1 and 7 share (0, 0) whatever their dedup code
     assert with_dedup.tuple_id[1] == with_dedup.tuple_id[7]
 
 
 def test_pca_and_codebook_initialisation():
-    from h2rec.models.sid_sasrec import pca_project
+    from h2rec.config import HidConfig, SidConfig, TrainConfig
+    from h2rec.models.inputs import ModelInputs
+    from h2rec.models.items import pca_project
+    from h2rec.models.registry import build_model
+    from h2rec.sid.table import SidTable
 
+    data = tiny_dataset()
     rng = np.random.default_rng(0)
-    text = rng.normal(size=(N_ITEMS, 24)).astype(np.float32)
+    text = rng.normal(size=(data.n_items, 24)).astype(np.float32)
     books = [rng.normal(size=(k, 24)).astype(np.float32) for k in K]
-    m = H2Rec(N_ITEMS, random_codes(N_ITEMS, K), K, BACKBONE, H2RecConfig(hid_init="pca", sid_init="codebooks"),
-              NextItemLoss("ce", N_ITEMS), codebooks=books, text_embeddings=text)
-    assert np.allclose(m.hid_emb.weight[1:].detach().numpy(), pca_project([text], 16)[0], atol=1e-6)
-    for emb, expected in zip(m.code_emb, pca_project(books, 16)):
+    sid = SidTable(random_codes(data.n_items, K), K, books)
+    cfg = TrainConfig(model="h2rec", backbone=BACKBONE, hid=HidConfig(init="pca"), sid=SidConfig(init="codebooks"))
+    m = build_model(cfg, ModelInputs(data, sid, text_embeddings=text))
+    assert np.allclose(m.hid.weight[1:].detach().numpy(), pca_project([text], 16)[0], atol=1e-6)
+    for emb, expected in zip(m.sid.levels, pca_project(books, 16)):
         assert np.allclose(emb.weight[1:].detach().numpy(), expected, atol=1e-6)
-    assert (m.hid_emb.weight[0] == 0).all() and all((e.weight[0] == 0).all() for e in m.code_emb)
+    assert (m.hid.weight[0] == 0).all() and all((e.weight[0] == 0).all() for e in m.sid.levels)

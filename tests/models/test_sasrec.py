@@ -2,10 +2,11 @@ import numpy as np
 import pytest
 import torch
 
+from h2rec.config import BackboneConfig
+from h2rec.data.sequences import Batch
+from h2rec.models.backbone import SASRecEncoder, attention_mask
 from h2rec.models.losses import NextItemLoss
-from h2rec.models.sasrec import SASRec, SASRecEncoder, attention_mask
-from h2rec.train.config import BackboneConfig
-from h2rec.train.data import Batch
+from h2rec.models.sasrec import SASRec
 from tests.train.toy import toy_dataset
 
 torch.set_num_threads(1)
@@ -80,16 +81,17 @@ def test_loss_is_finite_named_and_trains(loss):
     total, terms = m.calculate_loss(batch)
     assert torch.isfinite(total) and set(terms) == {"rec"}
     total.backward()
-    assert m.item_emb.weight.grad.abs().sum() > 0
-    assert m.item_emb.weight.grad[0].abs().sum() == 0  # the padding vector never learns
+    assert m.items.weight.grad.abs().sum() > 0
+    assert m.items.weight.grad[0].abs().sum() == 0  # the padding vector never learns
 
 
 def test_padding_positions_do_not_enter_the_loss():
     data = toy_dataset(n_users=12, n_items=25)
     m = model()
     b = data.train_batch(np.arange(12), 8, "right")
-    wide = Batch(torch.nn.functional.pad(b.items, (0, 5)), b.users, b.lengths, "right",
-                 targets=torch.nn.functional.pad(b.targets, (0, 5)))
+    wide = Batch(
+        torch.nn.functional.pad(b.items, (0, 5)), b.users, b.lengths, "right", targets=torch.nn.functional.pad(b.targets, (0, 5))
+    )
     with torch.no_grad():
         assert torch.allclose(m.calculate_loss(b)[0], m.calculate_loss(wide)[0], atol=1e-6)
 

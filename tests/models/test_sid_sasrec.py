@@ -5,12 +5,13 @@ import pandas as pd
 import pytest
 import torch
 
+from h2rec.config import BackboneConfig, SidConfig
+from h2rec.data.sequences import Batch
 from h2rec.errors import DataError
+from h2rec.models.items import pca_project
 from h2rec.models.losses import NextItemLoss
-from h2rec.models.sid_sasrec import SIDSASRec, pca_project
-from h2rec.train.config import BackboneConfig, SidModelConfig
-from h2rec.train.data import Batch
-from h2rec.train.sid_table import SidTable
+from h2rec.models.sid_sasrec import SIDSASRec
+from h2rec.sid.table import SidTable
 
 torch.set_num_threads(1)
 CFG = BackboneConfig(max_len=8, hidden=16, layers=1, heads=2, ffn=32, dropout=0.0, attn_dropout=0.0)
@@ -21,7 +22,7 @@ CODES = np.array([[-1, -1, -1], [0, 0, 0], [0, 1, 2], [1, 1, 1], [2, 3, 4], [2, 
 
 def model(fusion: str = "mean", codebooks=None) -> SIDSASRec:
     torch.manual_seed(0)
-    return SIDSASRec(6, CODES, CARDS, CFG, SidModelConfig(fusion=fusion), NextItemLoss("ce", 6), codebooks=codebooks).eval()
+    return SIDSASRec(6, CODES, CARDS, CFG, SidConfig(pooling=fusion), NextItemLoss("ce", 6), codebooks=codebooks).eval()
 
 
 @pytest.mark.parametrize("fusion", ["mean", "sum", "concat"])
@@ -29,13 +30,13 @@ def test_item_vector_is_a_fusion_of_its_code_vectors(fusion):
     m = model(fusion)
     with torch.no_grad():
         v = m.item_vectors(torch.tensor([2]))[0]
-        levels = [m.code_emb[l].weight[CODES[2, l] + 1] for l in range(3)]
+        levels = [m.items.levels[l].weight[CODES[2, l] + 1] for l in range(3)]
         if fusion == "mean":
             assert torch.allclose(v, torch.stack(levels).mean(0))
         elif fusion == "sum":
             assert torch.allclose(v, torch.stack(levels).sum(0))
         else:
-            assert torch.allclose(v, m.fuse(torch.cat(levels)))
+            assert torch.allclose(v, m.items.fuse(torch.cat(levels)))
         assert torch.equal(m.item_vectors(torch.tensor([4])), m.item_vectors(torch.tensor([5])))  # a collision
         assert m.item_vectors(torch.tensor([0])).abs().sum() == 0  # padding stays zero
 
@@ -50,10 +51,12 @@ def test_items_never_seen_in_training_still_get_scores_from_their_codes():
 
 def test_loss_trains_the_code_tables():
     m = model().train()
-    batch = Batch(torch.tensor([[1, 2, 3, 0]]), torch.tensor([0]), torch.tensor([3]), "right", targets=torch.tensor([[2, 3, 4, 0]]))
+    batch = Batch(
+        torch.tensor([[1, 2, 3, 0]]), torch.tensor([0]), torch.tensor([3]), "right", targets=torch.tensor([[2, 3, 4, 0]])
+    )
     loss, terms = m.calculate_loss(batch)
     loss.backward()
-    assert all(e.weight.grad.abs().sum() > 0 for e in m.code_emb)
+    assert all(e.weight.grad.abs().sum() > 0 for e in m.items.levels)
 
 
 def test_pca_projection_keeps_the_geometry_of_the_codebooks():
@@ -75,8 +78,8 @@ def test_codebook_initialisation_sets_the_code_vectors():
     m = model(codebooks=books)
     expected = pca_project(books, CFG.hidden)
     for l in range(3):
-        assert np.allclose(m.code_emb[l].weight[1:].detach().numpy(), expected[l], atol=1e-6)
-        assert m.code_emb[l].weight[0].abs().sum() == 0
+        assert np.allclose(m.items.levels[l].weight[1:].detach().numpy(), expected[l], atol=1e-6)
+        assert m.items.levels[l].weight[0].abs().sum() == 0
 
 
 def sids_frame(codes: np.ndarray) -> pd.DataFrame:
@@ -88,7 +91,9 @@ def sids_frame(codes: np.ndarray) -> pd.DataFrame:
 
 def test_sid_table_reads_the_tokenize_stage_files(tmp_path):
     sids_frame(CODES[1:]).to_parquet(tmp_path / "sids.parquet")
-    (tmp_path / "sid_meta.json").write_text(json.dumps({"levels": 3, "cardinalities": CARDS, "method": "rqkmeans", "dedup": False}))
+    (tmp_path / "sid_meta.json").write_text(
+        json.dumps({"levels": 3, "cardinalities": CARDS, "method": "rqkmeans", "dedup": False})
+    )
     table = SidTable.load(tmp_path, n_items=6)
     assert np.array_equal(table.codes, CODES) and table.cardinalities == CARDS and table.codebooks is None
     assert table.signature() == SidTable.load(tmp_path, n_items=6).signature()

@@ -5,12 +5,13 @@ import json
 import numpy as np
 import pytest
 
-import h2rec.sid
 from h2rec.errors import DataError
-from h2rec.sid.quantizer import MANIFEST, WEIGHTS, ResidualQuantizer, load_quantizer
+from h2rec.sid.loading import load_quantizer
+from h2rec.sid.quantizer import MANIFEST, WEIGHTS
 from h2rec.sid.rqkmeans import RQKMeans
 from h2rec.sid.rqvae import RQVAE
 from h2rec.sid.sids import dedup_level
+from h2rec.sid.table import load_codebooks
 from tests.sid.test_rqkmeans import clustered
 
 KEY = "fake-model-0123456789ab"
@@ -33,7 +34,7 @@ def test_round_trip_keeps_codes_codebooks_and_dedup_table(saved):
     for a, b in zip(loaded.codebooks, q.codebooks):
         np.testing.assert_array_equal(a, b)
     assert loaded.model_key == KEY and loaded.dedup_counts == counts
-    assert h2rec.sid.load(path).codebooks[0].shape == (8, 16)  # the entry point models use
+    assert load_codebooks(path)[0].shape == (8, 16)  # the entry point models use
     manifest = json.loads((path / MANIFEST).read_text())
     assert manifest["method"] == "rqkmeans" and manifest["dedup"] == {"tuples": len(counts)}
 
@@ -42,7 +43,7 @@ def test_rqvae_round_trip(tmp_path):
     x = clustered(n=200)
     q = RQVAE(2, 8, seed=0, hidden=[32], latent_dim=8, epochs=3, batch_size=64).fit(x)
     q.save(tmp_path / "v", model_key=KEY)
-    loaded = ResidualQuantizer.load(tmp_path / "v")
+    loaded = load_quantizer(tmp_path / "v")
     assert isinstance(loaded, RQVAE) and loaded.dedup_counts is None
     np.testing.assert_array_equal(loaded.encode(x), q.encode(x))
     np.testing.assert_allclose(loaded.decode(q.encode(x)), q.decode(q.encode(x)), atol=1e-6)

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from h2rec.config import EmbedConfig
 from h2rec.errors import DataError, ValidationFailed
-from h2rec.sid.config import EmbedConfig
 from h2rec.sid.features import load_embeddings
 from h2rec.stages import embed
 from tests.sid.fakes import CountingEncoder
@@ -13,7 +13,9 @@ from tests.sid.fakes import CountingEncoder
 
 def write_items(path, titles, **extra):
     n = len(titles)
-    items = pd.DataFrame({"item": np.arange(1, n + 1, dtype=np.int32), "item_id": [f"i{k}" for k in range(n)], "title": titles, **extra})
+    items = pd.DataFrame(
+        {"item": np.arange(1, n + 1, dtype=np.int32), "item_id": [f"i{k}" for k in range(n)], "title": titles, **extra}
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     items.to_parquet(path, index=False)
     return items

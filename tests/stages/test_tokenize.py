@@ -7,9 +7,9 @@ import pytest
 import yaml
 
 from h2rec import cli
+from h2rec.config import EmbedConfig, TokenizeConfig
 from h2rec.errors import ConfigError, DataError, ValidationFailed
-from h2rec.sid.config import EmbedConfig, TokenizeConfig
-from h2rec.sid.quantizer import load_quantizer
+from h2rec.sid.loading import load_quantizer
 from h2rec.sid.rqkmeans import RQKMeans
 from h2rec.stages import tokenize
 from tests.conftest import BEAUTY, ROOT
@@ -59,8 +59,16 @@ def test_outputs(fitted):
     assert meta["method"] == "rqkmeans" and meta["dedup"] and meta["levels"] == 2 and meta["model_key"] == enc.key
     q = load_quantizer(tmp_path / "sid" / "quantizer", model_key=enc.key, levels=2)
     assert [c.shape for c in q.codebooks] == [(8, enc.dim)] * 2
-    for key in ["level_0_utilisation", "level_1_entropy_bits", "level_1_entropy_norm", "unique_tuple_share",
-                "largest_collision_group", "rel_recon_error", "fit_seconds", "dedup_cardinality"]:
+    for key in [
+        "level_0_utilisation",
+        "level_1_entropy_bits",
+        "level_1_entropy_norm",
+        "unique_tuple_share",
+        "largest_collision_group",
+        "rel_recon_error",
+        "fit_seconds",
+        "dedup_cardinality",
+    ]:
         assert key in metrics
     assert json.loads((tmp_path / "metrics" / "tokenizer.json").read_text()) == metrics
     usage = pd.read_csv(tmp_path / "reports" / "sid" / "code_usage.csv")
@@ -70,9 +78,15 @@ def test_outputs(fitted):
 
 def test_refit_is_deterministic(fitted):
     tmp_path = fitted[0]
-    before = (tmp_path / "sid" / "sids.parquet").read_bytes(), (tmp_path / "sid" / "quantizer" / "weights.safetensors").read_bytes()
+    before = (
+        (tmp_path / "sid" / "sids.parquet").read_bytes(),
+        (tmp_path / "sid" / "quantizer" / "weights.safetensors").read_bytes(),
+    )
     run_tokenize(tmp_path, SMALL)
-    after = (tmp_path / "sid" / "sids.parquet").read_bytes(), (tmp_path / "sid" / "quantizer" / "weights.safetensors").read_bytes()
+    after = (
+        (tmp_path / "sid" / "sids.parquet").read_bytes(),
+        (tmp_path / "sid" / "quantizer" / "weights.safetensors").read_bytes(),
+    )
     assert before == after
 
 
@@ -114,7 +128,12 @@ def test_failed_validation_overwrites_nothing(fitted, monkeypatch):
 
 def test_rqvae_method(fitted):
     tmp_path = fitted[0]
-    cfg = SMALL.model_copy(update={"method": "rqvae", "rqvae": SMALL.rqvae.model_copy(update={"epochs": 3, "hidden": [32], "latent_dim": 8, "batch_size": 64})})
+    cfg = SMALL.model_copy(
+        update={
+            "method": "rqvae",
+            "rqvae": SMALL.rqvae.model_copy(update={"epochs": 3, "hidden": [32], "latent_dim": 8, "batch_size": 64}),
+        }
+    )
     metrics = run_tokenize(tmp_path, cfg)
     assert metrics["rqvae_epochs"] == 3
     assert json.loads((tmp_path / "sid" / "sid_meta.json").read_text())["method"] == "rqvae"
@@ -135,7 +154,12 @@ def test_cli_embed_tokenize_and_cold_start_with_real_minilm(tmp_path, monkeypatc
     assert "80 items -> data/sid/sids.parquet" in capsys.readouterr().out
     sids = pd.read_parquet("data/sid/sids.parquet")
 
-    new = pd.DataFrame({"item_id": ["i3", "i42", "brand-new"], "title": [titles["title"][3], titles["title"][42], "Rose water facial toner &amp; mist"]})
+    new = pd.DataFrame(
+        {
+            "item_id": ["i3", "i42", "brand-new"],
+            "title": [titles["title"][3], titles["title"][42], "Rose water facial toner &amp; mist"],
+        }
+    )
     new.to_csv("new_items.csv", index=False)
     assert cli.main(["tokenize", "--items", "new_items.csv", "--out", "new_sids.csv"]) == 0
     shown = capsys.readouterr().out

@@ -4,9 +4,10 @@ from pathlib import Path
 
 import mlflow
 
+from h2rec.config import BackboneConfig, EvaluateConfig, TrackingConfig, TrainConfig
+from h2rec.paths import Layout
 from h2rec.stages import evaluate, train
 from h2rec.tracking.run import load_run_id
-from h2rec.train.config import BackboneConfig, EvaluateConfig, TrackingConfig, TrainConfig
 from tests.train.test_stages import write_prepared
 
 
@@ -14,17 +15,28 @@ def test_training_and_evaluation_share_one_tracked_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     prepared = write_prepared(tmp_path / "prepared")
-    cfg = TrainConfig(epochs=2, batch_size=16, progress=False, tracking=TrackingConfig(experiment="test-exp"),
-                      backbone=BackboneConfig(max_len=10, hidden=8, layers=1, ffn=8))
-    train.run(cfg, prepared_dir=prepared, out_dir=Path("model"), dataset="toy")
+    cfg = TrainConfig(
+        model="sasrec",
+        epochs=2,
+        batch_size=16,
+        progress=False,
+        tracking=TrackingConfig(experiment="test-exp"),
+        backbone=BackboneConfig(max_len=10, hidden=8, layers=1, ffn=8),
+    )
+    train.run(cfg, layout=Layout(prepared=prepared), out_dir=Path("model"), dataset="toy")
     run_id = load_run_id(Path("model"))["run_id"]
-    evaluate.run(EvaluateConfig(sampled_negatives=20, log_model=True), model_dir=Path("model"), prepared_dir=prepared)
+    evaluate.run(EvaluateConfig(sampled_negatives=20, log_model=True), model_dir=Path("model"), layout=Layout(prepared=prepared))
 
     client = mlflow.MlflowClient()
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params["train.backbone.hidden"] == "8" and run.data.params["train.loss"] == "ce"
-    assert {k: run.data.tags[k] for k in ("dataset", "model", "loss", "seed")} == {"dataset": "toy", "model": "sasrec", "loss": "ce", "seed": "42"}
+    assert {k: run.data.tags[k] for k in ("dataset", "model", "loss", "seed")} == {
+        "dataset": "toy",
+        "model": "sasrec",
+        "loss": "ce",
+        "seed": "42",
+    }
     assert "git_commit" in run.data.tags and "data_version" in run.data.tags
     assert [m.step for m in client.get_metric_history(run_id, "valid/ndcg_10")] == [1, 2]
     assert "full/tail/ndcg_10" in run.data.metrics and "sampled20/overall/hr_10" in run.data.metrics

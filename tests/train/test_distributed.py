@@ -33,7 +33,12 @@ def _train(cmd: list[str], cwd: Path) -> dict:
 def test_ddp_on_two_cpu_processes_matches_one_process(project):
     raw = yaml.safe_load(open("params.yaml"))
     raw["train"].update(
-        model="sasrec", epochs=2, patience=5, batch_size=128, num_threads=1, progress=False,
+        model="sasrec",
+        epochs=2,
+        patience=5,
+        batch_size=128,
+        num_threads=1,
+        progress=False,
         tracking={"enabled": False, "experiment": "h2rec-test"},
     )
     raw["train"]["backbone"].update(hidden=32, layers=1, ffn=64, max_len=20, dropout=0.0, attn_dropout=0.0)
@@ -42,7 +47,9 @@ def test_ddp_on_two_cpu_processes_matches_one_process(project):
     ingest.run(p.data, p.validate_)
     split.run(p.preprocess)
     one = _train([sys.executable, "-m", "h2rec.cli", "train", "--out", "models/one"], project)
-    two = _train(["torchrun", "--standalone", "--nproc_per_node", "2", "-m", "h2rec.cli", "train", "--out", "models/two"], project)
+    two = _train(
+        ["torchrun", "--standalone", "--nproc_per_node", "2", "-m", "h2rec.cli", "train", "--out", "models/two"], project
+    )
     print(f"valid NDCG@10 after 2 epochs: 1 process {one['best_valid_ndcg_10']:.5f}, 2 ranks {two['best_valid_ndcg_10']:.5f}")
     assert one["epochs"] == two["epochs"] == 2
     assert abs(one["best_valid_ndcg_10"] - two["best_valid_ndcg_10"]) < TOLERANCE

@@ -28,8 +28,15 @@ def _env():
 
 def _setup(project: Path) -> None:
     raw = yaml.safe_load(open("params.yaml"))
-    raw["train"].update(model="sasrec", epochs=4, patience=10, batch_size=64, num_threads=1, progress=False,
-                        tracking={"enabled": False, "experiment": "h2rec-test"})
+    raw["train"].update(
+        model="sasrec",
+        epochs=4,
+        patience=10,
+        batch_size=64,
+        num_threads=1,
+        progress=False,
+        tracking={"enabled": False, "experiment": "h2rec-test"},
+    )
     raw["train"]["backbone"].update(hidden=32, layers=1, ffn=64, max_len=20)
     Path("params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     p = load_params()
@@ -38,8 +45,14 @@ def _setup(project: Path) -> None:
 
 
 def _final(project: Path, out: str) -> dict:
-    done = subprocess.run([sys.executable, "-m", "h2rec.cli", "train", "--out", out, "--resume"],
-                          cwd=project, env=_env(), capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "h2rec.cli", "train", "--out", out, "--resume"],
+        cwd=project,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads((project / "metrics/train.json").read_text())
 
@@ -48,8 +61,13 @@ def test_sigkill_then_resume_reaches_the_uninterrupted_result(project):
     _setup(project)
     reference = _final(project, "models/reference")  # --resume with nothing to resume: from scratch
 
-    proc = subprocess.Popen([sys.executable, "-m", "h2rec.cli", "train", "--out", "models/killed"],
-                            cwd=project, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "h2rec.cli", "train", "--out", "models/killed"],
+        cwd=project,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     last = project / "models/killed/last.pt"
     deadline = time.time() + 300
     while not last.exists() and time.time() < deadline and proc.poll() is None:

@@ -7,10 +7,11 @@ import pytest
 import yaml
 
 from h2rec import cli
+from h2rec.config import BackboneConfig, EvaluateConfig, TrackingConfig, TrainConfig
 from h2rec.errors import ConfigError
 from h2rec.io import write_parquet
+from h2rec.paths import Layout
 from h2rec.stages import evaluate, train
-from h2rec.train.config import BackboneConfig, EvaluateConfig, TrackingConfig, TrainConfig
 from tests.conftest import ROOT
 from tests.train.toy import frames, patterned_sequences
 
@@ -27,15 +28,28 @@ def write_prepared(folder: Path, seed: int = 0) -> Path:
 
 def test_train_then_evaluate_writes_every_output(tmp_path, capsys):
     prepared = write_prepared(tmp_path / "prepared")
-    cfg = TrainConfig(epochs=2, batch_size=16, progress=False, backbone=SMALL, tracking=TrackingConfig(enabled=False))
-    state = train.run(cfg, prepared_dir=prepared, out_dir=tmp_path / "model",
-                      metrics_path=tmp_path / "train.json", history_path=tmp_path / "history.csv")
+    cfg = TrainConfig(
+        model="sasrec", epochs=2, batch_size=16, progress=False, backbone=SMALL, tracking=TrackingConfig(enabled=False)
+    )
+    state = train.run(
+        cfg,
+        layout=Layout(prepared=prepared),
+        out_dir=tmp_path / "model",
+        metrics_path=tmp_path / "train.json",
+        history_path=tmp_path / "history.csv",
+    )
     assert state.epoch == 2 and (tmp_path / "model" / "best.pt").exists() and (tmp_path / "model" / "last.pt").exists()
     assert json.loads((tmp_path / "train.json").read_text())["epochs"] == 2
     assert (tmp_path / "history.csv").read_text().splitlines()[0].startswith("epoch,")
 
-    metrics = evaluate.run(EvaluateConfig(sampled_negatives=20), model_dir=tmp_path / "model", prepared_dir=prepared,
-                           metrics_path=tmp_path / "eval.json", plots_dir=tmp_path / "plots", reports_dir=tmp_path / "reports")
+    metrics = evaluate.run(
+        EvaluateConfig(sampled_negatives=20),
+        model_dir=tmp_path / "model",
+        layout=Layout(prepared=prepared),
+        metrics_path=tmp_path / "eval.json",
+        plots_dir=tmp_path / "plots",
+        reports_dir=tmp_path / "reports",
+    )
     assert json.loads((tmp_path / "eval.json").read_text()) == pytest.approx(metrics)
     assert "full/tail/ndcg_10" in metrics and "sampled20/head/hr_10" in metrics
     rows = (tmp_path / "plots" / "full.csv").read_text().splitlines()
@@ -48,18 +62,37 @@ def test_train_then_evaluate_writes_every_output(tmp_path, capsys):
 
 
 def test_evaluating_a_model_on_other_data_is_refused(tmp_path):
-    cfg = TrainConfig(epochs=1, batch_size=16, progress=False, backbone=SMALL, tracking=TrackingConfig(enabled=False))
-    train.run(cfg, prepared_dir=write_prepared(tmp_path / "a"), out_dir=tmp_path / "model",
-              metrics_path=tmp_path / "t.json", history_path=tmp_path / "h.csv")
+    cfg = TrainConfig(
+        model="sasrec", epochs=1, batch_size=16, progress=False, backbone=SMALL, tracking=TrackingConfig(enabled=False)
+    )
+    train.run(
+        cfg,
+        layout=Layout(prepared=write_prepared(tmp_path / "a")),
+        out_dir=tmp_path / "model",
+        metrics_path=tmp_path / "t.json",
+        history_path=tmp_path / "h.csv",
+    )
     with pytest.raises(ConfigError, match="data: checkpoint"):
-        evaluate.run(EvaluateConfig(), model_dir=tmp_path / "model", prepared_dir=write_prepared(tmp_path / "b", seed=1),
-                     metrics_path=tmp_path / "e.json", plots_dir=tmp_path, reports_dir=tmp_path)
+        evaluate.run(
+            EvaluateConfig(),
+            model_dir=tmp_path / "model",
+            layout=Layout(prepared=write_prepared(tmp_path / "b", seed=1)),
+            metrics_path=tmp_path / "e.json",
+            plots_dir=tmp_path,
+            reports_dir=tmp_path,
+        )
 
 
 def test_cli_commands_read_their_sections(tmp_path, monkeypatch):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["train"] = {"epochs": 1, "batch_size": 16, "progress": False, "tracking": {"enabled": False},
-                       "backbone": SMALL.model_dump()}
+    params["train"] = {
+        "model": "sasrec",
+        "epochs": 1,
+        "batch_size": 16,
+        "progress": False,
+        "tracking": {"enabled": False},
+        "backbone": SMALL.model_dump(),
+    }
     params["evaluate"] = {"sampled_negatives": 10}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     write_prepared(tmp_path / "data" / "prepared")

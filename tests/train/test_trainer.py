@@ -3,15 +3,15 @@ import pickle
 import pytest
 import torch
 
-from h2rec.config import PreprocessConfig, ScientificSource
+from h2rec.config import BackboneConfig, EvaluateConfig, PreprocessConfig, ScientificSource, TrainConfig
 from h2rec.data.adapters import load_source
+from h2rec.data.sequences import SeqDataset
 from h2rec.data.split import prepare
 from h2rec.errors import ConfigError, DataError
 from h2rec.eval.evaluator import Evaluator
+from h2rec.models.inputs import ModelInputs
 from h2rec.models.registry import build_model
 from h2rec.train import checkpoint
-from h2rec.train.config import BackboneConfig, EvaluateConfig, TrainConfig
-from h2rec.train.data import SeqDataset
 from h2rec.train.trainer import Trainer, seed_everything
 from tests.conftest import write_scientific_slice
 from tests.train.toy import frames, patterned_sequences
@@ -25,9 +25,9 @@ def toy():
 
 
 def trainer(data, out, cfg=None, seed=0) -> Trainer:
-    cfg = cfg or TrainConfig(epochs=3, batch_size=16, progress=False, backbone=SMALL)
+    cfg = cfg or TrainConfig(model="sasrec", epochs=3, batch_size=16, progress=False, backbone=SMALL)
     seed_everything(seed)
-    model = build_model(cfg, data)
+    model = build_model(cfg, ModelInputs(data))
     return Trainer(model, data, cfg, out, checkpoint.identity(cfg, data.signature(), None))
 
 
@@ -35,14 +35,20 @@ def test_short_training_on_real_data_lowers_the_loss_and_beats_popularity(tmp_pa
     paths = write_scientific_slice(tmp_path / "slice", n_users=1500)
     p = prepare(*load_source(ScientificSource(interactions=paths[0], items=paths[1])), PreprocessConfig(k_core=3))
     data = SeqDataset.from_frames(p.interactions, p.items, p.users)
-    cfg = TrainConfig(epochs=8, lr=3e-3, batch_size=128, progress=False,
-                      backbone=BackboneConfig(max_len=20, hidden=32, ffn=64, dropout=0.2, attn_dropout=0.2))
+    cfg = TrainConfig(
+        model="sasrec",
+        epochs=8,
+        lr=3e-3,
+        batch_size=128,
+        progress=False,
+        backbone=BackboneConfig(max_len=20, hidden=32, ffn=64, dropout=0.2, attn_dropout=0.2),
+    )
     state = trainer(data, tmp_path / "ck", cfg).fit()
     losses = [h["loss/rec"] for h in state.history]
     assert losses[-1] < losses[0] - 0.5
-    model = build_model(cfg, data)
+    model = build_model(cfg, ModelInputs(data))
     model.load_state_dict(checkpoint.load(tmp_path / "ck" / checkpoint.BEST)["model"])
-    pop = build_model(TrainConfig(model="pop"), data)
+    pop = build_model(TrainConfig(model="pop"), ModelInputs(data))
     ev = Evaluator(data, EvaluateConfig())
     ours = ev.evaluate(model, "test", 20, "right", ("full",))
     base = ev.evaluate(pop, "test", 20, "right", ("full",))
@@ -86,10 +92,12 @@ def test_resume_after_an_interrupted_epoch_gives_the_uninterrupted_result(tmp_pa
 def test_a_checkpoint_from_another_config_is_refused(tmp_path):
     data = toy()
     trainer(data, tmp_path).fit(max_epochs=1)
-    other = TrainConfig(epochs=3, batch_size=16, progress=False, backbone=SMALL.model_copy(update={"hidden": 32, "ffn": 64}))
+    other = TrainConfig(
+        model="sasrec", epochs=3, batch_size=16, progress=False, backbone=SMALL.model_copy(update={"hidden": 32, "ffn": 64})
+    )
     with pytest.raises(ConfigError, match=r"another configuration.*backbone\.hidden: checkpoint 16, now 32"):
         trainer(data, tmp_path, other).fit(resume=True)
-    more_epochs = TrainConfig(epochs=5, batch_size=16, progress=False, backbone=SMALL)  # runtime key: fine
+    more_epochs = TrainConfig(model="sasrec", epochs=5, batch_size=16, progress=False, backbone=SMALL)  # runtime key: fine
     assert trainer(data, tmp_path, more_epochs).fit(resume=True, max_epochs=1).epoch == 2
 
 
@@ -101,7 +109,7 @@ def test_a_checkpoint_from_other_data_is_refused(tmp_path):
 
 
 def test_early_stopping_keeps_the_best_epoch(tmp_path, monkeypatch):
-    cfg = TrainConfig(epochs=20, patience=2, batch_size=16, progress=False, backbone=SMALL)
+    cfg = TrainConfig(model="sasrec", epochs=20, patience=2, batch_size=16, progress=False, backbone=SMALL)
     t = trainer(toy(), tmp_path, cfg)
     scores = iter([0.1, 0.3, 0.2, 0.25, 0.5])
     monkeypatch.setattr(t.evaluator, "evaluate", lambda *a, **k: {"full/overall/ndcg_10": next(scores)})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from h2rec.train.data import SeqDataset
+from h2rec.data.sequences import SeqDataset
 
 
 def frames(seqs: list[list[int]], n_items: int, head_share: float = 0.2, n_buckets: int = 5, short_max: int = 5):
@@ -15,7 +15,9 @@ def frames(seqs: list[list[int]], n_items: int, head_share: float = 0.2, n_bucke
         for p, item in enumerate(seq):
             split = "test" if p == len(seq) - 1 else "valid" if p == len(seq) - 2 else "train"
             rows.append((u, item, p, split))
-    inter = pd.DataFrame(rows, columns=["user", "item", "pos", "split"]).astype({"user": "int32", "item": "int32", "pos": "int32"})
+    inter = pd.DataFrame(rows, columns=["user", "item", "pos", "split"]).astype(
+        {"user": "int32", "item": "int32", "pos": "int32"}
+    )
     train = inter[inter["split"] == "train"]
     count = np.bincount(train["item"], minlength=n_items + 1)[1:]
     order = np.argsort(-count, kind="stable")  # most popular first
@@ -23,15 +25,30 @@ def frames(seqs: list[list[int]], n_items: int, head_share: float = 0.2, n_bucke
     head[order[: max(1, int(round(head_share * n_items)))]] = True
     bucket = np.empty(n_items, dtype=np.int64)
     bucket[order[::-1]] = np.arange(n_items) * n_buckets // n_items  # 0 = least popular
-    items = pd.DataFrame({"item": np.arange(1, n_items + 1, dtype=np.int32), "item_id": [f"i{i}" for i in range(1, n_items + 1)],
-                          "train_count": count, "popularity": np.where(head, "head", "tail"), "bucket": bucket})
+    items = pd.DataFrame(
+        {
+            "item": np.arange(1, n_items + 1, dtype=np.int32),
+            "item_id": [f"i{i}" for i in range(1, n_items + 1)],
+            "train_count": count,
+            "popularity": np.where(head, "head", "tail"),
+            "bucket": bucket,
+        }
+    )
     n_train = np.array([len(s) - 2 for s in seqs])
-    users = pd.DataFrame({"user": np.arange(len(seqs), dtype=np.int32), "user_id": [f"u{u}" for u in range(len(seqs))],
-                          "n_train": n_train.astype(np.int32), "length_group": np.where(n_train <= short_max, "short", "long")})
+    users = pd.DataFrame(
+        {
+            "user": np.arange(len(seqs), dtype=np.int32),
+            "user_id": [f"u{u}" for u in range(len(seqs))],
+            "n_train": n_train.astype(np.int32),
+            "length_group": np.where(n_train <= short_max, "short", "long"),
+        }
+    )
     return inter, items, users
 
 
-def random_sequences(n_users: int, n_items: int, seed: int = 0, min_len: int = 3, max_len: int = 12, repeats: bool = False) -> list[list[int]]:
+def random_sequences(
+    n_users: int, n_items: int, seed: int = 0, min_len: int = 3, max_len: int = 12, repeats: bool = False
+) -> list[list[int]]:
     """Random sequences; without repeats no item occurs twice in a user's sequence."""
     rng = np.random.default_rng(seed)
     seqs = []

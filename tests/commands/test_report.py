@@ -1,0 +1,178 @@
+"""`h2rec report` on a real MLflow store (SQLite in a temporary folder) holding sweep-like runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow.entities import Metric
+from scipy.stats import ttest_ind
+
+from h2rec.cli import main as cli
+
+SEEDS = [0, 1, 2]
+VARIANTS = {"sasrec": 0.070, "h2rec": 0.078}  # variant -> typical full/overall/ndcg_10
+GROUPS = ["overall", "head", "tail", "short", "long"] + [f"bucket{b}" for b in range(5)]
+METRICS = ["hr_5", "ndcg_5", "hr_10", "ndcg_10", "hr_20", "ndcg_20"]
+
+
+def eval_metrics(level: float, rng: np.random.Generator) -> dict[str, float]:
+    """What the evaluate stage logs, with seed-to-seed noise."""
+    out = {}
+    for protocol, scale in (("full", 1.0), ("sampled100", 4.0)):
+        for g, group in enumerate(GROUPS):
+            for m, metric in enumerate(METRICS):
+                out[f"{protocol}/{group}/{metric}"] = scale * level * (1 + 0.1 * g + 0.2 * m) * (1 + 0.02 * rng.standard_normal())
+    out["full/overall/tail_share_10"] = 0.3 + 0.01 * rng.standard_normal()
+    out["full/cold/ndcg_10"] = 0.01 * rng.random()
+    out["cold_cases"] = 73.0
+    return out
+
+
+def log_run(client, exp_id: str, tags: dict, metrics: dict, start: int, status: str = "FINISHED") -> str:
+    run = client.create_run(exp_id, start_time=start, tags=tags)
+    client.log_batch(run.info.run_id, metrics=[Metric(k, v, start, 0) for k, v in metrics.items()])
+    client.set_terminated(run.info.run_id, status)
+    return run.info.run_id
+
+
+def make_store(root: Path) -> dict[tuple[str, int], dict[str, float]]:
+    """2 variants x 3 seeds of one sweep, plus runs the report must leave out; returns what counts."""
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    exp_id = client.create_experiment("h2rec", artifact_location=(root / "artifacts").as_uri())
+    rng = np.random.default_rng(7)
+    start = 1_700_000_000_000
+    parent = log_run(client, exp_id, {"mlflow.runName": "sweep", "kind": "pipeline", "sweep": "main"}, {}, start)
+    # an older run of h2rec seed 0 (the newer one counts) and a failed trial
+    log_run(
+        client,
+        exp_id,
+        {"variant": "h2rec", "sweep": "main", "seed": "0", "dataset": "scientific"},
+        eval_metrics(0.5, rng),
+        start + 1,
+    )
+    log_run(
+        client,
+        exp_id,
+        {"variant": "sasrec", "sweep": "main", "seed": "3", "dataset": "scientific"},
+        eval_metrics(0.5, rng),
+        start + 2,
+        status="FAILED",
+    )
+    logged = {}
+    for seed in SEEDS:
+        for i, (variant, level) in enumerate(VARIANTS.items()):
+            metrics = eval_metrics(level, rng)
+            if variant == "h2rec":
+                metrics.update(
+                    {f"gate/{u}/level_{l}": w for u in ("all", "short", "long") for l, w in enumerate((0.5, 0.3, 0.2))}
+                )
+            tags = {
+                "mlflow.parentRunId": parent,
+                "sweep": "main",
+                "variant": variant,
+                "model": variant,
+                "seed": str(seed),
+                "dataset": "scientific",
+                "stage": f"{variant}-s{seed}",
+            }
+            log_run(client, exp_id, tags, metrics, start + 10 + 2 * seed + i)
+            logged[(variant, seed)] = metrics
+    return logged
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    return make_store(tmp_path)
+
+
+def test_report_summarises_the_runs(store, tmp_path):
+    assert cli(["report"]) == 0
+    out = tmp_path / "docs" / "results"
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary) == {"rows", "comparisons"}
+    assert all(
+        set(r) == {"dataset", "protocol", "grouping", "group", "metric", "model", "mean", "std", "seeds"} for r in summary["rows"]
+    )
+    assert all(
+        set(c) == {"dataset", "protocol", "grouping", "group", "metric", "model", "baseline", "rel_gain", "p_value"}
+        for c in summary["comparisons"]
+    )
+    assert {r["protocol"] for r in summary["rows"]} == {"full", "sampled100"}
+    assert {r["grouping"] for r in summary["rows"]} == {"ours"}
+    assert {r["model"] for r in summary["rows"]} == {"sasrec", "h2rec"}
+
+    h2rec = np.array([store[("h2rec", s)]["full/tail/ndcg_10"] for s in SEEDS])
+    sasrec = np.array([store[("sasrec", s)]["full/tail/ndcg_10"] for s in SEEDS])
+    row = next(
+        r for r in summary["rows"] if (r["model"], r["protocol"], r["group"], r["metric"]) == ("h2rec", "full", "tail", "ndcg_10")
+    )
+    assert row["seeds"] == 3 and row["dataset"] == "scientific"
+    assert row["mean"] == pytest.approx(h2rec.mean(), rel=1e-12)
+    assert row["std"] == pytest.approx(h2rec.std(ddof=1), rel=1e-12)
+
+    comparisons = [c for c in summary["comparisons"] if (c["protocol"], c["group"], c["metric"]) == ("full", "tail", "ndcg_10")]
+    assert [(c["model"], c["baseline"]) for c in comparisons] == [("h2rec", "sasrec")]
+    assert comparisons[0]["rel_gain"] == pytest.approx(h2rec.mean() / sasrec.mean() - 1, rel=1e-12)
+    assert comparisons[0]["p_value"] == pytest.approx(ttest_ind(h2rec, sasrec, equal_var=False).pvalue, rel=1e-9)
+
+    export = (out / "runs.csv").read_text().splitlines()
+    assert export[0].startswith("dataset,sweep,variant,model,seed,run_id,full/overall/hr_5,")
+    assert len(export) == 1 + 6  # the older, the failed and the parent run left out
+    page = (out / "scientific.md").read_text()
+    assert "generated by `h2rec report`, do not edit" in page.splitlines()[0]
+    for title in ("## Test, full ranking", "## Test, sampled", "## Cold targets", "## Learned gate"):
+        assert title in page
+    assert "## Ablations" not in page  # no ablation sweep ran
+    assert (out / "scientific_groups.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_export_alone_rebuilds_the_same_summary(store, tmp_path):
+    assert cli(["report"]) == 0
+    out = tmp_path / "docs" / "results"
+    first = (out / "summary.json").read_text()
+    (tmp_path / "mlflow.db").unlink()
+    (out / "summary.json").unlink()
+    assert cli(["report", "--from-export"]) == 0
+    assert (out / "summary.json").read_text() == first
+    assert cli(["report"]) == 2  # and without the export, MLflow is needed
+
+
+def test_ablation_table_when_the_ablation_sweep_ran(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rows = ["dataset,sweep,variant,model,seed,run_id,full/overall/ndcg_10,full/tail/ndcg_10"]
+    for seed in SEEDS:
+        rows += [
+            f"beauty,ablation,h2rec,h2rec,{seed},a{seed},0.05{seed},0.02{seed}",
+            f"beauty,ablation,no_gate,h2rec,{seed},b{seed},0.04{seed},",
+        ]
+    (tmp_path / "docs" / "results").mkdir(parents=True)
+    (tmp_path / "docs" / "results" / "runs.csv").write_text("\n".join(rows) + "\n")
+    assert cli(["report", "--from-export", "--baselines", "sasrec", "h2rec"]) == 0
+    page = (tmp_path / "docs" / "results" / "beauty.md").read_text()
+    ablation = page.split("## Ablations")[1]
+    assert "`no_gate`: w/o gate (mean)" in ablation and "-19.6%" in ablation  # 0.041 / 0.051 - 1
+    summary = json.loads((tmp_path / "docs" / "results" / "summary.json").read_text())
+    tail = [r for r in summary["rows"] if r["group"] == "tail"]
+    assert [r["model"] for r in tail] == ["h2rec"]  # no_gate did not log it
+
+
+def test_no_runs_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert cli(["report"]) == 2
+    assert "no MLflow store" in capsys.readouterr().err
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp_id = mlflow.create_experiment("h2rec", artifact_location=(tmp_path / "artifacts").as_uri())
+    log_run(mlflow.MlflowClient(), exp_id, {"mlflow.runName": "sweep"}, {}, 1)
+    assert cli(["report"]) == 2
+    err = capsys.readouterr().err
+    assert "h2rec report: error: no finished sweep runs" in err and "Traceback" not in err
+    assert cli(["report", "--from-export"]) == 2
+    assert "runs.csv: export file not found" in capsys.readouterr().err
