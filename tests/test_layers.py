@@ -105,3 +105,23 @@ def test_cli_stages_are_the_dvc_stages_in_order():
     assert list(STAGES) == list(dvc) and all(COMMANDS[s][0] == f"h2rec.stages.{s}" for s in STAGES)
     assert " -> ".join(STAGES) in EPILOG
     assert {m.split(".")[-1] for m, _ in COMMANDS.values() if m.startswith("h2rec.stages.")} == set(STAGES)
+
+
+def test_models_read_no_files():
+    """Model inputs are loaded in one place (h2rec.train.inputs); models/ only computes."""
+    import ast
+
+    from tests.imports import ROOT
+
+    for path in sorted((ROOT / "h2rec" / "models").rglob("*.py")):
+        mod = f"h2rec.models.{path.stem}"
+        assert not {"h2rec.io", "h2rec.paths"} & imports_of(mod), f"{mod} imports a file-I/O module"
+        calls = {
+            n.func.id for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+        }
+        attrs = {
+            n.func.attr
+            for n in ast.walk(ast.parse(path.read_text()))
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+        }
+        assert "open" not in calls and not {"load", "read_text", "read_parquet", "save"} & attrs, f"{mod} reads or writes files"

@@ -174,17 +174,17 @@ class H2Rec(DotProductRecommender):
         rows = torch.arange(len(batch.items))
         if 0 < self.cfg.mask_users < len(rows):
             rows = rows[torch.randperm(len(rows))[: self.cfg.mask_users]].sort().values
-        sub = Batch(batch.items[rows], batch.users[rows], batch.lengths[rows], batch.padding)
-        user_gate = gate[rows, batch.last[rows]].detach()
+        sub = Batch(batch.items[rows], batch.users[rows], batch.lengths[rows], batch.padding)  # (R, T)
+        user_gate = gate[rows, batch.last[rows]].detach()  # (R, L): each user's gate at their last item
         # Ties (the `mean` gate) are broken towards masking the finer levels first.
         order = (user_gate - 1e-6 * torch.arange(self.levels)).argsort(dim=1)
-        masked = torch.zeros_like(user_gate, dtype=torch.bool).scatter_(1, order[:, : self.n_masked], True)
-        masked_states, _ = self._encode(sub, masked, gate[rows])
-        u = states[rows, batch.last[rows]]
-        u_masked = masked_states[torch.arange(len(rows)), sub.last]
+        masked = torch.zeros_like(user_gate, dtype=torch.bool).scatter_(1, order[:, : self.n_masked], True)  # (R, L)
+        masked_states, _ = self._encode(sub, masked, gate[rows])  # same gate: only the masked levels change
+        u = states[rows, batch.last[rows]]  # (R, D) user vectors, unmasked
+        u_masked = masked_states[torch.arange(len(rows)), sub.last]  # (R, D)
         return two_way_infonce(u_masked, u, torch.eye(len(rows)), self.cfg.mask_temperature)
 
-    # -- catalogue growth ------------------------------------------------------------------------
+    # -- positives of L_code, and catalogue growth --------------------------------------------------
     def _set_cooccurrence(self, cooccurrence: tuple[np.ndarray, np.ndarray] | None) -> None:
         nb = w = None
         if cooccurrence is not None and self.cfg.code_cooccurrence > 0:
