@@ -13,10 +13,12 @@ chooses the quantizer of the Semantic IDs (their own folder per method).
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 BENCH_DATA = ROOT / "data" / "bench"
 
 
@@ -61,3 +63,15 @@ def prepare(dataset: str, method: str = "rqkmeans", params_path: Path = ROOT / "
     finally:
         os.chdir(here)
     return layout
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="Prepare a dataset's inputs under data/bench/<dataset>/ with the pipeline's stages."
+    )
+    parser.add_argument("dataset", nargs="?", default="beauty")
+    parser.add_argument("--method", default="rqkmeans", help="quantizer of the Semantic IDs")
+    args = parser.parse_args()
+    print(prepare(args.dataset, args.method))

@@ -6,6 +6,9 @@ Each task runs its DVC stage's `h2rec` command in-process, skipping it when DVC 
 inputs are unchanged (so a re-run with no change retrains nothing) and recording it in
 dvc.lock afterwards; `dvc repro` and this flow therefore reach the same end state. A failed
 validation fails the flow before anything downstream (training, registration) runs.
+
+The flow holds DVC's repository lock while it runs (flows.dvc_stages.hold): a second flow or a
+`dvc repro` in the same project is refused with a clear message instead of racing this one.
 """
 
 from __future__ import annotations
@@ -55,19 +58,21 @@ def pipeline(
     if project_dir:
         os.chdir(project_dir)
     print(f"project: {Path.cwd()}")
-    overrides = {k: v for k, v in {"data.dataset": dataset, "train.model": model}.items() if v}
-    if set_params(params_path, overrides):
-        print(f"params.yaml updated: {overrides}")
-    params = load_params(params_path)  # a bad parameter fails here, before any stage runs
-    stages = dvc_stages.pipeline_stages()
     outcome: dict[str, str] = {}
-    name = f"pipeline-{params.data.dataset}-{params.train.model}"
-    with tracking.pipeline_run(params.train.tracking.experiment, name, params.data.dataset) as parent:
-        for stage in stages:
-            outcome[stage.name] = run_stage(stage.name, stage.argv, params_path, force, parent)
-        version = data_version()
-        if version and paths.PREPARED.exists():
-            tracking.log_data_lineage(parent, params.data.dataset, version, paths.PREPARED)
+    # Before params.yaml is touched: a refused run must leave the running one's inputs alone.
+    with dvc_stages.hold():
+        overrides = {k: v for k, v in {"data.dataset": dataset, "train.model": model}.items() if v}
+        if set_params(params_path, overrides):
+            print(f"params.yaml updated: {overrides}")
+        params = load_params(params_path)  # a bad parameter fails here, before any stage runs
+        stages = dvc_stages.pipeline_stages()
+        name = f"pipeline-{params.data.dataset}-{params.train.model}"
+        with tracking.pipeline_run(params.train.tracking.experiment, name, params.data.dataset) as parent:
+            for stage in stages:
+                outcome[stage.name] = run_stage(stage.name, stage.argv, params_path, force, parent)
+            version = data_version()
+            if version and paths.PREPARED.exists():
+                tracking.log_data_lineage(parent, params.data.dataset, version, paths.PREPARED)
     print("stages: " + ", ".join(f"{k}={v}" for k, v in outcome.items()))
     return outcome
 

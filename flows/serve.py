@@ -4,6 +4,7 @@
     export PREFECT_API_URL=http://127.0.0.1:4200/api
     python -m flows.serve                                       # in another
     prefect deployment run 'h2rec-pipeline/on-demand' -p dataset=beauty
+    prefect deployment run 'h2rec-batch-recommend/batch-recommend' -p users=batch/users.csv
 
 prefect.yaml stays the one place where names, schedules and default parameters live.
 Schedules fire only against a running `prefect server start` (not the temporary server).
@@ -18,9 +19,11 @@ from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 
+from flows.batch import batch_recommend
 from flows.pipeline import pipeline
 
 PREFECT_YAML = Path(__file__).resolve().parents[1] / "prefect.yaml"
+FLOWS = {"flows/pipeline.py:pipeline": pipeline, "flows/batch.py:batch_recommend": batch_recommend}
 
 
 def deployments(path: Path = PREFECT_YAML) -> list[RunnerDeployment]:
@@ -29,10 +32,12 @@ def deployments(path: Path = PREFECT_YAML) -> list[RunnerDeployment]:
     project = {"project_dir": str(path.resolve().parent)}
     out = []
     for d in spec["deployments"]:
-        if d["entrypoint"] != "flows/pipeline.py:pipeline":
-            raise ValueError(f"{path}: deployment {d['name']} has an unknown entrypoint {d['entrypoint']}")
+        if d["entrypoint"] not in FLOWS:
+            raise ValueError(
+                f"{path}: deployment {d['name']} has an unknown entrypoint {d['entrypoint']}; known: {sorted(FLOWS)}"
+            )
         out.append(
-            pipeline.to_deployment(
+            FLOWS[d["entrypoint"]].to_deployment(
                 name=d["name"],
                 description=d.get("description"),
                 tags=d.get("tags"),

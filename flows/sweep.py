@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,15 +194,41 @@ def main(argv: list[str] | None = None) -> None:
         if args.address
         else DaskTaskRunner(cluster_kwargs={"n_workers": args.workers, "threads_per_worker": 1, "processes": True})
     )
-    sweep.with_options(task_runner=runner)(
-        args.models,
-        args.seeds or grid.seeds or DEFAULT_SEEDS,
-        grid.variants if args.grid else None,
-        args.project_dir,
-        args.params,
-        dataset=args.dataset or grid.dataset,
-        name=grid.name,
-    )
+    with shared_api_server():
+        sweep.with_options(task_runner=runner)(
+            args.models,
+            args.seeds or grid.seeds or DEFAULT_SEEDS,
+            grid.variants if args.grid else None,
+            args.project_dir,
+            args.params,
+            dataset=args.dataset or grid.dataset,
+            name=grid.name,
+        )
+
+
+@contextmanager
+def shared_api_server() -> Iterator[None]:
+    """One temporary Prefect server for the flow and every Dask worker, unless one is configured.
+
+    The workers are separate processes: without PREFECT_API_URL each would start a temporary
+    server of its own on the same SQLite database ("database is locked"). The address reaches
+    them through the environment they are spawned with.
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    server = SubprocessASGIServer()
+    server.start()
+    os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            yield
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        server.stop()
 
 
 if __name__ == "__main__":

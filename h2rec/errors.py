@@ -13,6 +13,10 @@ class DataError(H2RecError):
     """An input file is missing, unreadable, malformed or lacks a required column."""
 
 
+class Busy(H2RecError):
+    """Another process holds a lock this command needs (a pipeline run, a registration)."""
+
+
 class ValidationFailed(H2RecError):
     """A Great Expectations suite failed; nothing downstream may run."""
 

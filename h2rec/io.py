@@ -1,10 +1,16 @@
-"""File I/O with two guarantees: writes are atomic, reads fail with the file's name."""
+"""File I/O with two guarantees: writes are atomic, reads fail with the file's name.
+
+Also the one inter-process lock (`file_lock`) for read-decide-write steps that two processes
+must not interleave.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +19,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from h2rec.errors import DataError
+from h2rec.errors import Busy, DataError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -36,6 +42,41 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+@contextmanager
+def file_lock(path: Path | str, timeout: float, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if absent) across processes, or raise Busy.
+
+    flock locks belong to the open file, so the kernel releases them when the holder exits or
+    is killed: a lock file left behind never blocks anyone. The holder's pid is written into
+    the file only to name it in the error message.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(path, "a+", encoding="utf-8")
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    fh.seek(0)
+                    holder = fh.read().strip() or "unknown"
+                    raise Busy(
+                        f"{path}: {what} is held by another process (pid {holder}) for more than {timeout:g} s; "
+                        "wait for it to finish and retry"
+                    ) from None
+                time.sleep(0.05)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        yield
+    finally:
+        fh.close()  # closing the file releases the lock
 
 
 def write_parquet(df: pd.DataFrame, path: Path | str) -> None:

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,31 @@ def test_missing_file_and_bad_yaml(tmp_path):
         load_params(bad)
 
 
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("data:\n  dataset: scientific\n\tsources: {}\n", r"line 3, column 1: found character '\\t'"),  # a tab
+        ("train:\n  epochs: 5\n   patience: 2\n", r"line 3, column 12: mapping values are not allowed here"),
+        ("evaluate:\n  ks: [5, 10\n", r"line 3, column 1: expected ',' or '\]'"),
+    ],
+)
+def test_invalid_yaml_names_line_and_column(tmp_path, text, where):
+    bad = tmp_path / "params.yaml"
+    bad.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_params(bad)
+    first, hint = str(err.value).split("\n")
+    assert re.fullmatch(rf"{re.escape(str(bad))}: {where}.*", first), first
+    assert "is not valid YAML: indent with spaces" in hint
+
+
+def test_removed_key_says_what_replaced_it(tmp_path):
+    raw = repo_params()
+    raw["evaluate"]["log_model"] = True
+    with pytest.raises(ConfigError, match=r"evaluate\.log_model: removed: the register stage logs the model"):
+        load_params(write(tmp_path, raw))
+
+
 def test_overrides_merge(tmp_path):
     params = load_params(ROOT / "params.yaml", {"data": {"dataset": "beauty"}})
     assert params.data.source.format == "beauty"
@@ -80,8 +106,8 @@ def schema_vs_file(model, raw: dict, prefix: str, require_all: bool) -> list[str
         if isinstance(value, BaseModel):
             problems += schema_vs_file(value, raw.get(key) or {}, dotted + ".", require_all)
             continue
-        if field.is_required():
-            continue
+        if field.is_required() or (not require_all and field.default is None):
+            continue  # required, or an optional value a dataset entry may set (not a default)
         if key not in raw:
             if require_all:
                 problems.append(f"{dotted}: missing from params.yaml (default {field.default!r})")

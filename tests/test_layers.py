@@ -9,7 +9,7 @@ from tests.imports import imports_of, project_modules
 
 # Lowest first. Each entry: a layer's modules/packages; a module belongs to its longest prefix.
 LAYERS: list[tuple[str, ...]] = [
-    ("h2rec", "h2rec.env", "h2rec.errors", "h2rec.io", "h2rec.paths", "h2rec.config"),  # core
+    ("h2rec", "h2rec.env", "h2rec.errors", "h2rec.io", "h2rec.paths", "h2rec.config", "h2rec.devices"),  # core
     ("h2rec.data",),  # sequences, batches, adapters, split, co-occurrence
     ("h2rec.validation",),  # Great Expectations suites over data
     ("h2rec.sid",),  # text -> embeddings -> Semantic IDs

@@ -2,6 +2,10 @@
 
 interactions: `user_id` (str), `item_id` (str), `ts` (int64: Unix time or a plain order)
 items:        `item_id` (str) plus text columns (str, "" where absent)
+
+Timestamps of the custom and atomic sources may be numbers (Unix seconds or any order),
+ISO-8601 strings or datetime columns; date-times become Unix seconds in UTC (a time without
+a zone is taken as UTC).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from h2rec.config import AmazonRawSource, BeautySource, CustomSource, ScientificSource, Source
+from h2rec.config import AmazonRawSource, AtomicSource, BeautySource, CustomSource, ScientificSource, Source
 from h2rec.data.kcore import kcore_filter
 from h2rec.data.readers import iter_json_lines, read_json, read_table, read_text
 from h2rec.errors import DataError
@@ -28,6 +32,7 @@ def load_source(source: Source) -> tuple[pd.DataFrame, pd.DataFrame]:
         "beauty": load_beauty,
         "amazon_raw": load_amazon_raw,
         "custom": load_custom,
+        "atomic": load_atomic,
     }
     interactions, items = loaders[source.format](source)
     return _canonical_interactions(interactions), _canonical_items(items)
@@ -84,7 +89,7 @@ def load_custom(source: CustomSource) -> tuple[pd.DataFrame, pd.DataFrame]:
     cols = [source.user_col, source.item_col, source.time_col]
     require_columns(inter, cols, source.interactions)
     inter = inter[cols].set_axis(["user_id", "item_id", "ts"], axis=1)
-    inter["ts"] = _numeric_timestamps(inter["ts"], source.interactions, source.time_col)
+    inter["ts"] = _timestamps(inter["ts"], source.interactions, source.time_col)
     items = read_table(source.items)
     require_columns(items, [source.item_id_col, *source.text_cols], source.items)
     items = items[[source.item_id_col, *source.text_cols]].rename(
@@ -93,18 +98,104 @@ def load_custom(source: CustomSource) -> tuple[pd.DataFrame, pd.DataFrame]:
     return inter, items
 
 
-def _numeric_timestamps(values: pd.Series, path: Path, column: str) -> pd.Series:
+def _timestamps(values: pd.Series, path: Path, column: str, fractional: bool = False) -> pd.Series:
+    """Unix seconds (int64) from numbers, ISO-8601 strings or a datetime column.
+
+    Numbers are kept as they are (seconds or a plain order); `fractional` allows fractions
+    of a second, which are dropped (RecBole writes timestamps as floats).
+    """
+    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(values):
+        return _unix_seconds(values, path, column)
     numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.isna().all() and values.notna().any():  # no number at all: date-time strings
+        return _unix_seconds(values, path, column)
     bad = numeric.isna() | ~np.isfinite(numeric.fillna(0))
     if bad.any():
         rows = (np.flatnonzero(bad.to_numpy())[:5] + 2).tolist()  # +2: header line, 1-based
         raise DataError(
-            f"{path}: column '{column}' must be numeric (Unix seconds or an order); "
+            f"{path}: column '{column}' must hold numbers (Unix seconds or an order) or ISO-8601 date-times "
+            f"(2020-01-01 10:00:00, 2020-01-02T10:00:00Z), not a mix; "
             f"{int(bad.sum())} bad value(s), e.g. {values[bad].head(5).tolist()} on lines {rows}"
         )
-    if (numeric != np.floor(numeric)).any():
+    if not fractional and (numeric != np.floor(numeric)).any():
         raise DataError(f"{path}: column '{column}' must hold whole numbers")
-    return numeric.astype("int64")
+    return np.floor(numeric).astype("int64")
+
+
+def _unix_seconds(values: pd.Series, path: Path, column: str) -> pd.Series:
+    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(values):
+        stamps = values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
+    else:
+        text = values.astype("string").str.strip()
+        stamps = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+        bad = stamps.isna().to_numpy()
+        if bad.any():
+            rows = (np.flatnonzero(bad)[:5] + 2).tolist()  # +2: header line, 1-based
+            raise DataError(
+                f"{path}: column '{column}' holds date-times, but {int(bad.sum())} value(s) are not ISO-8601 "
+                f"(e.g. {values[bad].head(5).tolist()} on lines {rows}); write them as 2020-01-01 10:00:00, "
+                "2020-01-02T10:00:00Z or 2020-01-02T12:00:00+02:00, or as Unix seconds"
+            )
+    if stamps.isna().any():
+        raise DataError(f"{path}: column '{column}' has {int(stamps.isna().sum())} empty date-time(s)")
+    seconds = (stamps - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+    return seconds.astype("int64")
+
+
+# -- RecBole atomic files ----------------------------------------------------------------------
+ATOMIC_TYPES = ("token", "token_seq", "float", "float_seq")
+
+
+def _atomic_table(path: Path, role: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """A `.inter`/`.item` file with its `name:type` header split into names and types."""
+    table = read_table(path, sep="\t")
+    types: dict[str, str] = {}
+    for header in table.columns:
+        name, sep, kind = str(header).rpartition(":")
+        if not sep or not name:
+            raise DataError(
+                f"{path}: header field {header!r} has no type; RecBole {role} headers read name:type, "
+                f"with type one of {', '.join(ATOMIC_TYPES)} (e.g. user_id:token)"
+            )
+        if kind not in ATOMIC_TYPES:
+            raise DataError(
+                f"{path}: header field {header!r} has an unknown type {kind!r}; RecBole types are {', '.join(ATOMIC_TYPES)}"
+            )
+        types[name] = kind
+    return table.set_axis(list(types), axis=1), types
+
+
+def _require_fields(types: dict[str, str], fields: dict[str, str], path: Path) -> None:
+    missing = [f"{key}: {name!r}" for key, name in fields.items() if name not in types]
+    if missing:
+        raise DataError(
+            f"{path}: no field {', '.join(missing)} (data.sources); the header has "
+            f"{[f'{n}:{t}' for n, t in types.items()]}. Set these keys to the header's field names"
+        )
+
+
+def load_atomic(source: AtomicSource) -> tuple[pd.DataFrame, pd.DataFrame]:
+    inter, types = _atomic_table(source.inter, ".inter")
+    fields = {"user_col": source.user_col, "item_col": source.item_col}
+    if source.time_col is not None:
+        fields["time_col"] = source.time_col
+    _require_fields(types, fields, source.inter)
+    events = pd.DataFrame({"user_id": inter[source.user_col], "item_id": inter[source.item_col]})
+    if source.time_col is None:  # the file's order is the time order
+        events["ts"] = np.arange(len(events), dtype="int64")
+    else:
+        events["ts"] = _timestamps(inter[source.time_col], source.inter, source.time_col, fractional=True)
+    if source.item is None:
+        return events, pd.DataFrame({"item_id": pd.unique(events["item_id"])})
+    items, item_types = _atomic_table(source.item, ".item")
+    _require_fields(item_types, {"item_col": source.item_col}, source.item)
+    if source.text_cols is None:
+        text = [n for n, t in item_types.items() if t in ("token", "token_seq") and n != source.item_col]
+    else:
+        _require_fields(item_types, {f"text_cols[{i}]": c for i, c in enumerate(source.text_cols)}, source.item)
+        text = list(source.text_cols)
+    items = items[[source.item_col, *text]].rename(columns={source.item_col: "item_id"})
+    return events, items.drop_duplicates("item_id", keep="first")
 
 
 def load_amazon_raw(source: AmazonRawSource) -> tuple[pd.DataFrame, pd.DataFrame]:

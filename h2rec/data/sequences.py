@@ -53,6 +53,12 @@ class Batch:
             return torch.full_like(self.lengths, self.items.shape[1] - 1)
         return self.lengths - 1
 
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
+        """The same batch on `device` (a no-op when it is there already)."""
+        move = lambda t: t if t is None else t.to(device, non_blocking=non_blocking)  # noqa: E731
+        extras = {k: move(v) for k, v in self.extras.items()}
+        return Batch(move(self.items), move(self.users), move(self.lengths), self.padding, move(self.targets), extras)
+
     def positions(self) -> torch.Tensor:
         """(B, T) 0-based position of each item from the start of its window (0 on padding)."""
         return (self.mask.long().cumsum(1) - 1).clamp_min(0)

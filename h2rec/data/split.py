@@ -18,6 +18,10 @@ from h2rec.data.kcore import kcore_filter
 from h2rec.errors import DataError
 
 
+# Columns `prepare` adds to the items table beside the dataset's own (ids and text).
+ITEM_GROUP_COLUMNS = ("train_count", "popularity", "bucket")
+
+
 @dataclass(frozen=True)
 class Prepared:
     interactions: pd.DataFrame  # user, item, pos, split

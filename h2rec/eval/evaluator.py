@@ -67,16 +67,18 @@ class Evaluator:
         top = np.zeros((d.n_users, TOP_K), dtype=np.int64) if FULL in protocols else None
         was_training = model.training
         model.eval()
+        device = model.device  # inputs go where the model is; results come back as NumPy
+        prio = self.prio.to(device)
         for chunk in self._user_batches(split, max_len):
-            batch = d.eval_batch(chunk, split, max_len, padding)
-            tgt = torch.from_numpy(targets[chunk])
+            batch = d.eval_batch(chunk, split, max_len, padding).to(device)
+            tgt = torch.from_numpy(targets[chunk]).to(device)
             if FULL in protocols:
-                cand = self._candidates(chunk, split)
-                r, t = full_ranks(model, batch, cand, self.prio, d.n_items, self.cfg.item_chunk, TOP_K)
-                ranks[FULL][chunk], top[chunk, : t.shape[1]] = r.numpy(), t.numpy()
+                cand = self._candidates(chunk, split).to(device)
+                r, t = full_ranks(model, batch, cand, prio, d.n_items, self.cfg.item_chunk, TOP_K)
+                ranks[FULL][chunk], top[chunk, : t.shape[1]] = r.cpu().numpy(), t.cpu().numpy()
             if "sampled" in protocols:
-                neg = torch.from_numpy(self.negatives[chunk])
-                ranks[self.sampled][chunk] = sampled_ranks(model, batch, tgt, neg, self.prio).numpy()
+                neg = torch.from_numpy(self.negatives[chunk]).to(device)
+                ranks[self.sampled][chunk] = sampled_ranks(model, batch, tgt, neg, prio).cpu().numpy()
         model.train(was_training)
         return CaseResults(split, users, targets, ranks, top)
 

@@ -3,7 +3,9 @@
 A case is one user and one target item. Groups: overall; head / tail by the target item's
 training popularity; short / long by the user's training length; bucket0..bucket{n-1} by the
 target's popularity bucket (0 = least popular). Keys read `<protocol>/<group>/<metric>`, e.g.
-`full/overall/ndcg@10` or `sampled100/tail/hr@10`.
+`full/overall/ndcg_10` or `sampled100/tail/hr_10`. A group with no case (no tail target in a
+tiny test set) has no metrics, only `<protocol>/<group>/cases: 0`: a mean over nothing is
+not a number to compare or plot.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from h2rec.data.sequences import SeqDataset
 from h2rec.eval.metrics import coverage, rank_metrics, tail_share
 
 FULL = "full"
+CASES = "cases"  # the only key of a group without cases
 
 
 def sampled_protocol(n: int) -> str:
@@ -42,6 +45,9 @@ def group_metrics(
     out: dict[str, float] = {}
     for protocol, r in ranks.items():
         for group, members in groups.items():
+            if not members.any():
+                out[f"{protocol}/{group}/{CASES}"] = 0
+                continue
             for name, value in rank_metrics(r[members], ks).items():
                 out[f"{protocol}/{group}/{name}"] = value
     if top is not None:

@@ -22,7 +22,8 @@ def mean_level_gate(
     was_training = model.training
     model.eval()
     chunks = np.array_split(np.arange(data.n_users), max(1, -(-data.n_users // user_batch)))
-    gate = np.concatenate([model.user_gate(data.eval_batch(c, split, max_len, padding)).numpy() for c in chunks])
+    device = model.device
+    gate = np.concatenate([model.user_gate(data.eval_batch(c, split, max_len, padding).to(device)).cpu().numpy() for c in chunks])
     model.train(was_training)
     out: dict[str, float] = {}
     for group, rows in (("all", slice(None)), ("short", ~data.is_long), ("long", data.is_long)):

@@ -35,6 +35,9 @@ class Candidates:
     hist_rows: torch.Tensor  # (H,) row in the batch of each history entry
     hist_items: torch.Tensor  # (H,) item id of each history entry (target excluded)
 
+    def to(self, device: torch.device) -> Candidates:
+        return Candidates(self.targets.to(device), self.hist_rows.to(device), self.hist_items.to(device))
+
 
 def tie_tolerance(target_score: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
     """(B,) how close to the target's score counts as a tie (see the module note)."""
@@ -88,12 +91,13 @@ def full_ranks(
     B = len(cand.targets)
     t_score = model.score(state, cand.targets[:, None])[:, 0]
     t_prio = prio[cand.targets]
-    ranks = torch.zeros(B, dtype=torch.long)
-    top_v, top_i = torch.empty(B, 0), torch.empty(B, 0, dtype=torch.long)
+    device = state.device
+    ranks = torch.zeros(B, dtype=torch.long, device=device)
+    top_v, top_i = torch.empty(B, 0, device=device), torch.empty(B, 0, dtype=torch.long, device=device)
     tol = None
     for start in range(1, n_items + 1, chunk):
         end = min(start + chunk, n_items + 1)
-        scores = model.score(state, torch.arange(start, end)).contiguous()
+        scores = model.score(state, torch.arange(start, end, device=device)).contiguous()
         if tol is None:
             tol = tie_tolerance(t_score, scores)
         inside = (cand.hist_items >= start) & (cand.hist_items < end)

@@ -1,4 +1,8 @@
-"""Turn flat evaluation metrics into a printed table, per-group CSV rows and two charts."""
+"""Turn flat evaluation metrics into a printed table, per-group CSV rows and two charts.
+
+A group without test cases (only `<protocol>/<group>/cases: 0` in the metrics) gets no CSV row
+and no bar; the table names it.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,17 @@ TABLE_GROUPS = ("overall", "head", "tail", "short", "long")
 
 
 def groups_of(metrics: dict[str, float], protocol: str) -> list[str]:
+    """Groups with metrics under `protocol`, in first-seen order (empty groups left out)."""
     seen: list[str] = []
     for key in metrics:
-        p, group, _ = key.split("/")
-        if p == protocol and group not in seen:
-            seen.append(group)
+        parts = key.split("/")
+        if len(parts) == 3 and parts[0] == protocol and parts[2] != "cases" and parts[1] not in seen:
+            seen.append(parts[1])
     return seen
+
+
+def _has(metrics: dict[str, float], protocol: str, group: str, k: int) -> bool:
+    return f"{protocol}/{group}/ndcg_{k}" in metrics
 
 
 def group_rows(metrics: dict[str, float], sizes: dict[str, int], protocol: str, ks: list[int]) -> list[dict]:
@@ -42,6 +51,9 @@ def format_table(metrics: dict[str, float], sizes: dict[str, int], protocols: li
     header = f"{'group':<9}{'users':>7}" + "".join(f"{p + ' HR@' + str(k):>20}{'NDCG@' + str(k):>10}" for p in protocols)
     lines = [header, "-" * len(header)]
     for g in TABLE_GROUPS:
+        if metrics.get(f"{protocols[0]}/{g}/cases") == 0:
+            lines.append(f"{g:<9}{0:>7}  (no test cases)")
+            continue
         if f"{protocols[0]}/{g}/hr_{k}" not in metrics:
             continue
         cells = "".join(f"{metrics[f'{p}/{g}/hr_{k}']:>20.4f}{metrics[f'{p}/{g}/ndcg_{k}']:>10.4f}" for p in protocols)
@@ -55,12 +67,12 @@ def plot_head_tail(metrics: dict[str, float], protocols: list[str], path: Path, 
     """Bars of NDCG@k and HR@k for overall / head / tail, one panel per protocol."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(protocols), figsize=(5 * len(protocols), 3.5), squeeze=False)
-    groups = ["overall", "head", "tail"]
     for ax, p in zip(axes[0], protocols):
+        groups = [g for g in ("overall", "head", "tail") if _has(metrics, p, g, k)]
         for j, name in enumerate(("hr", "ndcg")):
             values = [metrics[f"{p}/{g}/{name}_{k}"] for g in groups]
-            ax.bar([i + 0.4 * j for i in range(3)], values, width=0.4, label=f"{name.upper()}@{k}")
-        ax.set_xticks([i + 0.2 for i in range(3)], groups)
+            ax.bar([i + 0.4 * j for i in range(len(groups))], values, width=0.4, label=f"{name.upper()}@{k}")
+        ax.set_xticks([i + 0.2 for i in range(len(groups))], groups)
         ax.set_title(p)
         ax.legend()
     _save(fig, path)
@@ -73,8 +85,9 @@ def plot_buckets(metrics: dict[str, float], protocols: list[str], path: Path, k:
     buckets: list[str] = []
     for p in protocols:
         buckets = [g for g in groups_of(metrics, p) if g.startswith("bucket")]
-        ax.plot(range(len(buckets)), [metrics[f"{p}/{b}/ndcg_{k}"] for b in buckets], marker="o", label=p)
-    ax.set_xticks(range(len(buckets)), [b.removeprefix("bucket") for b in buckets])
+        x = [int(b.removeprefix("bucket")) for b in buckets]  # an empty bucket leaves a gap, not a shift
+        ax.plot(x, [metrics[f"{p}/{b}/ndcg_{k}"] for b in buckets], marker="o", label=p)
+    ax.set_xticks([int(b.removeprefix("bucket")) for b in buckets], [b.removeprefix("bucket") for b in buckets])
     ax.set_xlabel("popularity bucket of the target (0 = least popular)")
     ax.set_ylabel(f"NDCG@{k}")
     ax.legend()

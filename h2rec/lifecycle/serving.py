@@ -9,6 +9,7 @@ works in a fresh process without the project's data folders.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from h2rec.paths import Layout
 from h2rec.train import checkpoint
 from h2rec.train.inputs import load_trained
 
+log = logging.getLogger(__name__)
 MODEL, PREPARED, SID = "model", "prepared", "sid"
 SID_FILES = ("sids.parquet", "sid_meta.json")
 
@@ -88,13 +90,51 @@ class Recommender:
         lengths = torch.as_tensor([len(r) for r in rows])
         return Batch(torch.as_tensor(items), torch.zeros(len(rows), dtype=torch.long), lengths, padding)
 
-    @torch.no_grad()
-    def recommend(self, histories: list[list[str]], k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
-        """One row per (history, rank): `row`, `rank`, `item_id`, `title`, `score`."""
-        known = [[self.index[i] for i in h if i in self.index] for h in histories]
-        empty = [n for n, h in enumerate(known) if not h]
+    def _known(self, histories: list[list[str]], users: list[str], skip_unknown: bool) -> tuple[list[int], list[list[int]]]:
+        """(rows kept, their histories as item numbers); unknown ids are dropped with one
+        warning per user that names them."""
+        rows, known, empty = [], [], []
+        for n, (user, history) in enumerate(zip(users, histories)):
+            ids = [self.index[i] for i in history if i in self.index]
+            dropped = [i for i in history if i not in self.index]
+            if dropped:
+                shown = ", ".join(dropped[:10]) + (f" and {len(dropped) - 10} more" if len(dropped) > 10 else "")
+                log.warning("user %s: %d item id(s) this model does not know were dropped: %s", user, len(dropped), shown)
+            if ids:
+                rows.append(n)
+                known.append(ids)
+            else:
+                empty.append(user)
+        if empty and not skip_unknown:
+            more = f" and {len(empty) - 5} more" if len(empty) > 5 else ""
+            raise DataError(
+                f"user(s) {', '.join(map(str, empty[:5]))}{more}: none of the history's items is in this model's "
+                f"catalogue of {len(self.index)} items; give the dataset's original item ids, oldest first"
+            )
         if empty:
-            raise DataError(f"histories {empty[:5]} contain no item this model knows")
+            log.warning("%d user(s) skipped, no known item in their history: %s", len(empty), ", ".join(map(str, empty[:10])))
+        return rows, known
+
+    @torch.no_grad()
+    def recommend(
+        self,
+        histories: list[list[str]],
+        k: int = 10,
+        exclude_seen: bool = True,
+        users: list[str] | None = None,
+        skip_unknown: bool = False,
+    ) -> pd.DataFrame:
+        """One row per (history, rank): `row`, `rank`, `item_id`, `title`, `score`.
+
+        `users` names the histories in warnings and errors (default: their row numbers).
+        A history with no known item is an error naming its user, or, with `skip_unknown`,
+        left out of the result."""
+        users = [str(u) for u in users] if users is not None else [f"row {n}" for n in range(len(histories))]
+        kept, known = self._known(histories, users, skip_unknown)
+        if not kept:
+            return pd.DataFrame({"row": [], "rank": [], "item_id": [], "title": [], "score": []}).astype(
+                {"row": np.int64, "rank": np.int64, "item_id": object, "title": object, "score": float}
+            )
         scores = self.model.full_sort_predict(self._batch(known))
         scores[:, 0] = float("-inf")
         if exclude_seen:
@@ -105,7 +145,7 @@ class Recommender:
         n, kk = idx.shape
         return pd.DataFrame(
             {
-                "row": np.repeat(np.arange(n), kk),
+                "row": np.repeat(np.asarray(kept, dtype=np.int64), kk),
                 "rank": np.tile(np.arange(1, kk + 1), n),
                 "item_id": self.item_ids[idx.ravel()],
                 "title": self.titles[idx.ravel()],

@@ -87,8 +87,8 @@ def attention_mask(mask: torch.Tensor) -> torch.Tensor:
     (which would give NaN); real queries never see padding, so this changes nothing real.
     """
     T = mask.shape[1]
-    causal = torch.ones(T, T, dtype=torch.bool).tril()
-    eye = torch.eye(T, dtype=torch.bool)
+    causal = torch.ones(T, T, dtype=torch.bool, device=mask.device).tril()
+    eye = torch.eye(T, dtype=torch.bool, device=mask.device)
     return (causal[None] & mask[:, None, :]) | eye[None]
 
 

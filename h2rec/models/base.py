@@ -46,9 +46,16 @@ class SequentialRecommender(nn.Module):
         return self.score(self.encode(batch), items)
 
     def full_sort_predict(self, batch: Batch) -> torch.Tensor:
-        scores = self.predict(batch, torch.arange(self.n_items + 1))
+        scores = self.predict(batch, torch.arange(self.n_items + 1, device=batch.items.device))
         scores[:, 0] = float("-inf")
         return scores
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights (and so its inputs) live."""
+        for t in (*self.parameters(), *self.buffers()):
+            return t.device
+        return torch.device("cpu")
 
     @property
     def trainable(self) -> bool:
@@ -92,7 +99,7 @@ class DotProductRecommender(SequentialRecommender):
 
     def encode(self, batch: Batch) -> torch.Tensor:
         states = self.sequence_states(batch)
-        return states[torch.arange(len(states)), batch.last]
+        return states[torch.arange(len(states), device=states.device), batch.last]
 
     def score(self, state: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         vectors = self.item_vectors(items)

@@ -144,7 +144,7 @@ class H2Rec(DotProductRecommender):
         """(B, L) each user's level weights, read at their last real item."""
         items = batch.items
         base = self.hid_vectors(items) if self.hid is not None else self.sid.pool(self.sid.level_vectors(items))
-        return self.gate(base, batch.mask)[torch.arange(len(items)), batch.last]
+        return self.gate(base, batch.mask)[torch.arange(len(items), device=items.device), batch.last]
 
     # -- auxiliary losses ----------------------------------------------------------------------
     def extra_losses(self, batch: Batch, states: torch.Tensor, gate: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -160,7 +160,7 @@ class H2Rec(DotProductRecommender):
         """L_code over the distinct target items (at most `code_max_items`, drawn at random)."""
         items = targets[targets != 0].unique()
         if len(items) > self.cfg.code_max_items:
-            items = items[torch.randperm(len(items))[: self.cfg.code_max_items]]
+            items = items[torch.randperm(len(items), device=items.device)[: self.cfg.code_max_items]]
         groups = self.tuple_id[items] if self.cfg.code_same_tuple else None
         w = positive_weights(items, groups, self.cooc_neighbours, self.cooc_weights, self.n_items)
         return two_way_infonce(self.sid_vectors(items), self.hid_vectors(items), w, self.cfg.code_temperature)
@@ -171,18 +171,19 @@ class H2Rec(DotProductRecommender):
         Only `mask_users` users of the batch (drawn at random; 0 = all) are re-encoded: the
         second pass is the costly part, and a few dozen in-batch negatives suffice.
         """
-        rows = torch.arange(len(batch.items))
+        device = batch.items.device
+        rows = torch.arange(len(batch.items), device=device)
         if 0 < self.cfg.mask_users < len(rows):
-            rows = rows[torch.randperm(len(rows))[: self.cfg.mask_users]].sort().values
+            rows = rows[torch.randperm(len(rows), device=device)[: self.cfg.mask_users]].sort().values
         sub = Batch(batch.items[rows], batch.users[rows], batch.lengths[rows], batch.padding)  # (R, T)
         user_gate = gate[rows, batch.last[rows]].detach()  # (R, L): each user's gate at their last item
         # Ties (the `mean` gate) are broken towards masking the finer levels first.
-        order = (user_gate - 1e-6 * torch.arange(self.levels)).argsort(dim=1)
+        order = (user_gate - 1e-6 * torch.arange(self.levels, device=device)).argsort(dim=1)
         masked = torch.zeros_like(user_gate, dtype=torch.bool).scatter_(1, order[:, : self.n_masked], True)  # (R, L)
         masked_states, _ = self._encode(sub, masked, gate[rows])  # same gate: only the masked levels change
         u = states[rows, batch.last[rows]]  # (R, D) user vectors, unmasked
-        u_masked = masked_states[torch.arange(len(rows)), sub.last]  # (R, D)
-        return two_way_infonce(u_masked, u, torch.eye(len(rows)), self.cfg.mask_temperature)
+        u_masked = masked_states[torch.arange(len(rows), device=device), sub.last]  # (R, D)
+        return two_way_infonce(u_masked, u, torch.eye(len(rows), device=device), self.cfg.mask_temperature)
 
     # -- positives of L_code, and catalogue growth --------------------------------------------------
     def _set_cooccurrence(self, cooccurrence: tuple[np.ndarray, np.ndarray] | None) -> None:
@@ -208,17 +209,22 @@ class H2Rec(DotProductRecommender):
         on them they are ranked by their SID codes.
         """
         n = self.sid.add_items(codes)
-        ids = torch.arange(self.n_items + 1, self.n_items + 1 + n)
+        device = self.sid.codes.device
+        ids = torch.arange(self.n_items + 1, self.n_items + 1 + n, device=device)
         self._set_tuple_ids()
         if self.hid is not None:
             d = self.hid.weight.shape[1]
-            extra = torch.zeros(n, d) if hid_vectors is None else torch.as_tensor(hid_vectors, dtype=torch.float32)
+            extra = (
+                torch.zeros(n, d, device=device)
+                if hid_vectors is None
+                else torch.as_tensor(hid_vectors, dtype=torch.float32, device=device)
+            )
             self.hid.add_items(extra)
         if self.cooc_neighbours is not None:  # new items have no co-occurrence neighbours yet
             self.cooc_neighbours = torch.cat(
-                [self.cooc_neighbours, torch.zeros(n, self.cooc_neighbours.shape[1], dtype=torch.long)]
+                [self.cooc_neighbours, self.cooc_neighbours.new_zeros(n, self.cooc_neighbours.shape[1])]
             )
-            self.cooc_weights = torch.cat([self.cooc_weights, torch.zeros(n, self.cooc_weights.shape[1])])
+            self.cooc_weights = torch.cat([self.cooc_weights, self.cooc_weights.new_zeros(n, self.cooc_weights.shape[1])])
         self.n_items += n
         return ids
 

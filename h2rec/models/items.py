@@ -51,12 +51,16 @@ class HidTable(nn.Module):
         """Rows 1..I from a PCA of the (I, dim) item text embeddings."""
         if len(text_embeddings) != self.emb.num_embeddings - 1:
             raise DataError(f"{len(text_embeddings)} text embeddings for a catalogue of {self.emb.num_embeddings - 1} items")
-        self.emb.weight[1:] = torch.as_tensor(pca_project([text_embeddings], self.emb.embedding_dim)[0])
+        self.emb.weight[1:] = torch.as_tensor(
+            pca_project([text_embeddings], self.emb.embedding_dim)[0], device=self.emb.weight.device
+        )
 
     @torch.no_grad()
     def add_items(self, vectors: torch.Tensor) -> None:
         """Append (n, d) rows for new items; they are frozen (no training has seen them)."""
-        table = nn.Embedding(len(self.frozen) + len(vectors), self.emb.embedding_dim, padding_idx=0)
+        table = nn.Embedding(
+            len(self.frozen) + len(vectors), self.emb.embedding_dim, padding_idx=0, device=self.emb.weight.device
+        )
         table.weight.copy_(torch.cat([self.emb.weight, vectors.to(self.emb.weight)]))
         self.emb = table
         self.frozen = torch.cat([self.frozen, torch.ones(len(vectors), dtype=torch.bool, device=self.frozen.device)])
@@ -110,18 +114,20 @@ class SidEmbedding(nn.Module):
         for emb, vectors in zip(self.levels, pca_project(codebooks, d)):
             if vectors.shape[0] != emb.num_embeddings - 1:
                 raise DataError(f"codebook of {vectors.shape[0]} codes for a SID level of {emb.num_embeddings - 1}")
-            emb.weight[1:] = torch.as_tensor(vectors)
+            emb.weight[1:] = torch.as_tensor(vectors, device=emb.weight.device)
 
     @torch.no_grad()
     def add_items(self, codes: np.ndarray) -> int:
         """Append new items by their codes (n, L), e.g. from `h2rec tokenize --items`; returns n."""
-        codes_t = torch.as_tensor(np.array(codes, dtype=np.int64)) + 1  # a copy: the input may be read-only
+        codes_t = (
+            torch.from_numpy(np.array(codes, dtype=np.int64)).to(self.codes.device) + 1
+        )  # a copy: the input may be read-only
         if codes_t.ndim != 2 or codes_t.shape[1] != self.n_levels:
             raise DataError(f"new items need codes of shape (n, {self.n_levels}), got {tuple(codes_t.shape)}")
         for l, emb in enumerate(self.levels):
             if (codes_t[:, l] < 1).any() or (codes_t[:, l] >= emb.num_embeddings).any():
                 raise DataError(f"new items: code_{l} outside [0, {emb.num_embeddings - 1})")
-        self.codes = torch.cat([self.codes, codes_t.to(self.codes.device)])
+        self.codes = torch.cat([self.codes, codes_t])
         return len(codes_t)
 
 

@@ -40,12 +40,13 @@ class ChunkedSoftmaxCE(torch.autograd.Function):
     """
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)  # logits in fp32 under bf16 autocast
     def forward(ctx, h: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, chunk: int) -> torch.Tensor:
         grad_h, grad_table = torch.empty_like(h), torch.zeros_like(table)
-        total = torch.zeros((), dtype=torch.float64)
+        total = torch.zeros((), dtype=torch.float64, device=h.device)
         for s in range(0, len(h), chunk):
             hs, ts = h[s : s + chunk], targets[s : s + chunk]
-            rows = torch.arange(len(ts))
+            rows = torch.arange(len(ts), device=h.device)
             logits = hs @ table.T
             target_logit = logits[rows, ts]
             top = logits.amax(1, keepdim=True)
@@ -61,6 +62,7 @@ class ChunkedSoftmaxCE(torch.autograd.Function):
         return (total / max(len(h), 1)).to(h.dtype)
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, grad_out: torch.Tensor):
         grad_h, grad_table = ctx.saved_tensors
         scale = grad_out / max(ctx.n, 1)
@@ -72,7 +74,7 @@ def bce_sampled(h: torch.Tensor, targets: torch.Tensor, item_vectors: ItemVector
 
     A negative that happens to be the target is dropped rather than pushed down.
     """
-    neg = torch.randint(1, n_items + 1, (len(targets), n_neg))
+    neg = torch.randint(1, n_items + 1, (len(targets), n_neg), device=targets.device)
     pos_logit = (h * item_vectors(targets)).sum(-1)
     neg_logit = torch.einsum("nd,nkd->nk", h, item_vectors(neg))
     keep = (neg != targets[:, None]).float()
@@ -86,11 +88,11 @@ def sampled_softmax(h: torch.Tensor, targets: torch.Tensor, item_vectors: ItemVe
     Sampling is uniform, so the log-Q correction is a constant and drops out; accidental hits
     (a negative equal to the target) are masked.
     """
-    neg = torch.randint(1, n_items + 1, (n_neg,))
+    neg = torch.randint(1, n_items + 1, (n_neg,), device=targets.device)
     pos_logit = (h * item_vectors(targets)).sum(-1, keepdim=True)
     neg_logit = (h @ item_vectors(neg).T).masked_fill(neg[None, :] == targets[:, None], float("-inf"))
     logits = torch.cat([pos_logit, neg_logit], dim=1)
-    return F.cross_entropy(logits, torch.zeros(len(targets), dtype=torch.long))
+    return F.cross_entropy(logits, torch.zeros(len(targets), dtype=torch.long, device=targets.device))
 
 
 class NextItemLoss:

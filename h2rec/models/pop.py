@@ -21,11 +21,11 @@ class Popularity(SequentialRecommender):
         self.register_buffer("counts", torch.as_tensor(train_count, dtype=torch.float32))
 
     def calculate_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        zero = torch.zeros(())
+        zero = torch.zeros((), device=self.counts.device)
         return zero, {"rec": zero}
 
     def encode(self, batch: Batch) -> torch.Tensor:
-        return torch.ones(len(batch.users), 1)
+        return torch.ones(len(batch.users), 1, device=self.counts.device)
 
     def score(self, state: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return state * self.counts[items]  # (B, 1) * (C,) or (B, C) -> (B, C)

@@ -44,6 +44,6 @@ class SequenceModel(DotProductRecommender):
         if self.sid_embedding is None:
             raise DataError("this model scores items by hash ID only: it cannot rank new items")
         n = self.sid_embedding.add_items(codes)
-        ids = torch.arange(self.n_items + 1, self.n_items + 1 + n)
+        ids = torch.arange(self.n_items + 1, self.n_items + 1 + n, device=self.sid_embedding.codes.device)
         self.n_items += n
         return ids

@@ -18,6 +18,8 @@ import pandas as pd
 
 from h2rec import paths
 from h2rec.config import EmbedConfig, load_params
+from h2rec.data.split import ITEM_GROUP_COLUMNS
+from h2rec.devices import resolve_device
 from h2rec.errors import DataError
 from h2rec.io import read_parquet, require_columns, write_json
 from h2rec.sid.checks import validate_embeddings
@@ -26,17 +28,28 @@ from h2rec.sid.features import save_embeddings
 from h2rec.sid.text import item_texts
 
 log = logging.getLogger(__name__)
+NOT_TEXT = {"item", "item_id", *ITEM_GROUP_COLUMNS}  # ids and the split's popularity labels
 
 
 def make_encoder(cfg: EmbedConfig, progress: bool = True) -> SentenceEncoder:
     import torch
 
     torch.set_num_threads(cfg.threads)
-    return SentenceEncoder(resolve_model(cfg.model), cfg.batch_size, cfg.device, progress)
+    device = resolve_device(cfg.device, "embed.device")
+    return SentenceEncoder(resolve_model(cfg.model), cfg.batch_size, str(device), progress)
 
 
-def texts_of(items: pd.DataFrame, cfg: EmbedConfig, source: str = "items") -> list[str]:
-    return item_texts(items, cfg.fields, cfg.separator, cfg.label_fields, cfg.max_chars, source)
+def text_columns(items: pd.DataFrame, cfg: EmbedConfig) -> list[str]:
+    """The columns embedded: those of embed.fields the table has, in that order, then every
+    other text column of the table (a dataset's declared text is never silently left out; to
+    leave one out, drop it from the source's text columns in data.sources)."""
+    listed = [f for f in cfg.fields if f in items.columns]
+    return listed + [c for c in items.columns if c not in listed and c not in NOT_TEXT]
+
+
+def texts_of(items: pd.DataFrame, cfg: EmbedConfig, source: str = "items", columns: list[str] | None = None) -> list[str]:
+    fields = columns if columns is not None else text_columns(items, cfg)
+    return item_texts(items, fields or cfg.fields, cfg.separator, cfg.label_fields, cfg.max_chars, source)
 
 
 def embed_items(
@@ -45,9 +58,11 @@ def embed_items(
     encoder: Encoder | None = None,
     cache_dir: Path | None = paths.EMBED_CACHE,
     source: str = "items",
+    columns: list[str] | None = None,
 ) -> tuple[np.ndarray, int, Encoder]:
-    """(vectors (n, dim), how many texts were encoded, the encoder) for an items table."""
-    texts = texts_of(items, cfg, source)
+    """(vectors (n, dim), how many texts were encoded, the encoder) for an items table;
+    `columns` fixes the text columns (default: `text_columns`)."""
+    texts = texts_of(items, cfg, source, columns)
     encoder = encoder or make_encoder(cfg)
     cache = EmbeddingCache(cache_dir / f"{encoder.key}.npz", encoder.dim) if cache_dir else None
     vectors, n_encoded = embed_texts(texts, encoder, cache)
@@ -78,7 +93,11 @@ def run(
     """Embed every item of items.parquet; returns a summary (also logged)."""
     start = time.perf_counter()
     items = read_items(items_path)
-    vectors, n_encoded, encoder = embed_items(items, cfg, encoder, cache_dir, str(items_path))
+    columns = text_columns(items, cfg)
+    unlisted = [c for c in columns if c not in cfg.fields]
+    if unlisted:
+        log.info("%s: text column(s) %s are not in embed.fields; embedded after those listed", items_path, unlisted)
+    vectors, n_encoded, encoder = embed_items(items, cfg, encoder, cache_dir, str(items_path), columns)
     item_ids = items["item_id"].astype(str).tolist()
     validate_embeddings(vectors, item_ids, items, encoder.dim, report_path)
     save_embeddings(out_dir / paths.ITEM_EMBEDDINGS.name, item_ids, vectors, encoder.key)
@@ -89,6 +108,7 @@ def run(
         "dim": encoder.dim,
         "n_items": len(items),
         "embed": cfg.model_dump(),
+        "text_columns": columns,  # what a cold-start item's text is built from, too
     }
     write_json(meta, out_dir / paths.EMBED_META.name)
     summary = {**meta, "n_encoded": n_encoded, "seconds": round(time.perf_counter() - start, 2)}

@@ -16,6 +16,7 @@ import torch
 
 from h2rec import paths
 from h2rec.config import EvaluateConfig, TrainConfig, load_params
+from h2rec.devices import resolve_device
 from h2rec.eval import report
 from h2rec.eval.cold import cold_target_metrics
 from h2rec.eval.evaluator import Evaluator
@@ -49,6 +50,7 @@ def run(
 ) -> dict[str, float]:
     torch.set_num_threads(cfg.num_threads)
     model, train_cfg, data = load_trained(model_dir, layout)
+    model.to(resolve_device(cfg.device, "evaluate.device"))
     evaluator = Evaluator(data, cfg)
     max_len, padding = train_cfg.backbone.max_len, train_cfg.padding
     cases = evaluator.cases(model, cfg.split, max_len, padding)
@@ -67,11 +69,11 @@ def run(
     print(f"{train_cfg.model} ({train_cfg.loss}), {cfg.split} split")
     print(report.format_table(metrics, sizes, protocols))
     if track and train_cfg.tracking.enabled:
-        _log_to_mlflow(cfg, train_cfg, model, model_dir, {**metrics, **extras}, [Path(metrics_path), *csvs.values(), *charts])
+        _log_to_mlflow(cfg, train_cfg, model_dir, {**metrics, **extras}, [Path(metrics_path), *csvs.values(), *charts])
     return {**metrics, **extras}
 
 
-def _log_to_mlflow(cfg: EvaluateConfig, train_cfg: TrainConfig, model, model_dir: Path, metrics: dict, files: list[Path]) -> None:
+def _log_to_mlflow(cfg: EvaluateConfig, train_cfg: TrainConfig, model_dir: Path, metrics: dict, files: list[Path]) -> None:
     from h2rec.tracking.run import Run, load_run_id
     from h2rec.tracking.tags import flatten
 
@@ -88,5 +90,6 @@ def _log_to_mlflow(cfg: EvaluateConfig, train_cfg: TrainConfig, model, model_dir
         mlrun.log_metrics(metrics)
         for f in files:
             mlrun.log_artifact(f, "evaluation")
-        if cfg.log_model:
-            mlrun.log_model(model, train_cfg.model_dump_json())
+        # The model itself is logged once, by the register stage, as a pyfunc from code (no
+        # pickle); the run keeps the training config beside the metrics it explains.
+        mlrun.log_text(train_cfg.model_dump_json(), "model_config.json")

@@ -141,14 +141,14 @@ def assign_new_items(
     if "item_id" not in items.columns:
         raise DataError(f"{source}: needs an 'item_id' column; found {list(items.columns)}")
     quantizer = load_quantizer(sid_dir / paths.SID_QUANTIZER.name)
-    _check_embed_params(embed_cfg, features_dir / paths.EMBED_META.name)
+    columns = _check_embed_params(embed_cfg, features_dir / paths.EMBED_META.name)
     encoder = encoder or make_encoder(embed_cfg, progress=len(items) > 1000)
     if encoder.key != quantizer.model_key:
         raise DataError(
             f"{sid_dir}: the quantizer was fitted on embeddings of model {quantizer.model_key}, "
             f"but params embed.model gives {encoder.key}; rerun `dvc repro tokenize`"
         )
-    vectors, _, _ = embed_items(items, embed_cfg, encoder, cache_dir, source)
+    vectors, _, _ = embed_items(items, embed_cfg, encoder, cache_dir, source, columns)
     codes = quantizer.encode(vectors)
     out = pd.DataFrame({"item_id": items["item_id"].astype(str).to_numpy()})
     if quantizer.dedup_counts is not None:
@@ -160,13 +160,14 @@ def assign_new_items(
     return out
 
 
-def _check_embed_params(cfg: EmbedConfig, meta_path: Path) -> None:
+def _check_embed_params(cfg: EmbedConfig, meta_path: Path) -> list[str] | None:
     """Texts must be built and embedded as they were for the fitted items, or an existing
-    item's text would no longer land on its own codes."""
+    item's text would no longer land on its own codes. Returns the fitted text columns."""
     if not meta_path.exists():
         log.warning("%s not found: cannot check that params `embed` still match the fit", meta_path)
-        return
-    fitted = json.loads(meta_path.read_text(encoding="utf-8")).get("embed", {})
+        return None
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    fitted = meta.get("embed", {})
     now = cfg.model_dump()
     speed_only = ("batch_size", "threads", "device")
     changed = {k: (fitted.get(k), v) for k, v in now.items() if fitted.get(k) != v and k not in speed_only}
@@ -174,6 +175,7 @@ def _check_embed_params(cfg: EmbedConfig, meta_path: Path) -> None:
         raise ConfigError(
             f"params.yaml embed changed since the SIDs were fitted ({changed}, fitted vs now); rerun `dvc repro tokenize` first"
         )
+    return meta.get("text_columns")
 
 
 def _warn_dedup_overflow(dedup: np.ndarray, meta_path: Path) -> None:

@@ -76,17 +76,8 @@ class Run:
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
         self.mlflow.log_artifact(str(path), artifact_path=folder)
 
-    def log_model(self, model, config_json: str) -> None:
-        """The model as an MLflow PyTorch model (pickled) plus its config as a plain artifact."""
-        import torch
-
-        self.mlflow.log_text(config_json, "model_config.json")
-        self.mlflow.pytorch.log_model(
-            model,
-            name="model",
-            serialization_format="pickle",
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
-        )
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.mlflow.log_text(text, artifact_file)
 
 
 def save_run_id(model_dir: Path, run_id: str, experiment: str) -> None:

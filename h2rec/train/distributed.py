@@ -23,6 +23,8 @@ from torch import nn
 def setup() -> None:
     """Join the process group torchrun describes in the environment, once."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
         dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
 
 
@@ -57,7 +59,9 @@ def mean(values: dict[str, float]) -> dict[str, float]:
     if not active():
         return values
     keys = sorted(values)
-    t = torch.tensor([values[k] for k in keys], dtype=torch.float64)
+    # NCCL reduces CUDA tensors only; gloo CPU ones.
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
+    t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return dict(zip(keys, (t / world()).tolist()))
 
@@ -78,10 +82,14 @@ class LossModule(nn.Module):
         return self.model.calculate_loss(batch)
 
 
-def wrap(model: nn.Module) -> nn.Module:
-    """A callable `batch -> (loss, terms)` whose backward averages gradients over ranks."""
+def wrap(model: nn.Module, device: torch.device | None = None) -> nn.Module:
+    """A callable `batch -> (loss, terms)` whose backward averages gradients over ranks.
+
+    On CUDA each rank drives the GPU `device` (auto picks LOCAL_RANK's) and NCCL averages.
+    """
     loss_module = LossModule(model)
     if not active() or not any(p.requires_grad for p in model.parameters()):
         return loss_module
+    ids = [device.index] if device is not None and device.type == "cuda" else None
     # Some components (e.g. an ablated branch) may get no gradient in a step.
-    return nn.parallel.DistributedDataParallel(loss_module, find_unused_parameters=True)
+    return nn.parallel.DistributedDataParallel(loss_module, device_ids=ids, find_unused_parameters=True)

@@ -4,6 +4,11 @@ One training example per user: the training prefix, predicting item t+1 from ite
 every position (SASRec style); only the last `max_len` steps are kept. Batches are bucketed by
 length and trimmed to their own longest row; the loss only sees real positions.
 
+On `train.device` (auto: CUDA when present): the model moves there, an epoch's batches are cut
+on the host and moved there together before the first step (no host copy per step), and on
+CUDA the step runs under bf16 autocast unless `train.precision` is fp32 (`train.compile`
+compiles it). Checkpoints are written from, and read to, whatever device.
+
 Each epoch: train, evaluate full-ranking NDCG@10 on the validation split, keep the best
 weights (`best.pt`), then write the full state (`last.pt`: model, optimizer, RNG states,
 epoch, early-stopping counters). `fit(resume=True)` continues from `last.pt`; an interrupted
@@ -28,6 +33,7 @@ from tqdm import tqdm
 
 from h2rec.config import EvaluateConfig, TrainConfig
 from h2rec.data.sequences import SeqDataset
+from h2rec.devices import autocast, resolve_device
 from h2rec.eval.evaluator import Evaluator
 from h2rec.models.base import SequentialRecommender
 from h2rec.train import checkpoint, distributed
@@ -66,7 +72,10 @@ class Trainer:
         identity: dict[str, Any],
         on_epoch: EpochHook | None = None,
     ):
-        self.model, self.data, self.cfg, self.out_dir = model, data, cfg, Path(out_dir)
+        self.device = resolve_device(cfg.device, "train.device")
+        if self.device.type == "cuda":
+            torch.set_float32_matmul_precision("high")  # TF32 for what stays in fp32 (the softmax over items)
+        self.model, self.data, self.cfg, self.out_dir = model.to(self.device), data, cfg, Path(out_dir)
         self.identity = identity
         self.on_epoch = on_epoch
         self.evaluator = Evaluator(data, EvaluateConfig(user_batch=cfg.eval_batch_size))
@@ -75,7 +84,9 @@ class Trainer:
         self.rng = np.random.default_rng(cfg.seed)
         self.state = TrainState()
         seed_everything(cfg.seed)  # dropout and negatives; batch order uses self.rng
-        self.step_fn = distributed.wrap(model)  # plain, or DDP under torchrun
+        self.step_fn = distributed.wrap(model, self.device)  # plain, or DDP under torchrun
+        if cfg.compile:
+            self.step_fn = torch.compile(self.step_fn)
 
     # -- the loop ---------------------------------------------------------------------------
     def fit(self, resume: bool = False, max_epochs: int | None = None) -> TrainState:
@@ -136,25 +147,34 @@ class Trainer:
         cfg, data = self.cfg, self.data
         users = data.train_users()
         lengths = np.minimum(data.n_train[users] - 1, cfg.backbone.max_len)
-        batches = bucketed_batches(users, lengths, cfg.batch_size, self.rng)
+        chunks = bucketed_batches(users, lengths, cfg.batch_size, self.rng)
+        # The whole epoch's batches go to the device at once, before the first step.
+        batches = [
+            data.train_batch(distributed.shard(c), cfg.backbone.max_len, cfg.padding).to(self.device, non_blocking=True)
+            for c in chunks
+        ]
         self.model.train()
-        sums: dict[str, float] = {}
+        # Loss terms are summed on the device (float64) and read once per epoch: reading them
+        # every step would make the host wait for the GPU at every step.
+        sums: dict[str, torch.Tensor] = {}
         seen, t0 = 0, time.perf_counter()
+        every = 1 if self.device.type == "cpu" else 50  # progress-bar updates (each one syncs)
         # disable=None: the bar is drawn on a terminal only, not into logs
         bar = tqdm(batches, desc=f"epoch {epoch}", unit="batch", disable=None if cfg.progress else True, leave=False)
-        for chunk in bar:
-            batch = data.train_batch(distributed.shard(chunk), cfg.backbone.max_len, cfg.padding)
-            loss, terms = self.step_fn(batch)
+        for i, batch in enumerate(bar):
+            with autocast(self.device, cfg.precision):
+                loss, terms = self.step_fn(batch)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             self.optimizer.step()
             for name, value in {"total": loss.detach(), **terms}.items():
-                sums[name] = sums.get(name, 0.0) + float(value)
-            seen += len(chunk)
-            bar.set_postfix(loss=f"{float(loss.detach()):.4f}", seq_s=f"{seen / (time.perf_counter() - t0):.0f}")
-        return distributed.mean({k: v / max(len(batches), 1) for k, v in sums.items()})
+                sums[name] = sums.get(name, 0.0) + value.detach().double()
+            seen += len(batch.users) * distributed.world()
+            if i % every == 0:
+                bar.set_postfix(loss=f"{float(loss.detach()):.4f}", seq_s=f"{seen / (time.perf_counter() - t0):.0f}")
+        return distributed.mean({k: float(v) / max(len(batches), 1) for k, v in sums.items()})
 
     # -- checkpoints ------------------------------------------------------------------------
     def _payload(self) -> dict[str, Any]:
@@ -179,6 +199,7 @@ class Trainer:
         payload.update(
             optimizer=self.optimizer.state_dict() if self.optimizer else {},
             torch_rng=torch.get_rng_state(),
+            cuda_rng=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             numpy_rng=json.dumps(self.rng.bit_generator.state),
             state=json.dumps(self.state.__dict__),
         )
@@ -196,6 +217,8 @@ class Trainer:
         if self.optimizer and ckpt["optimizer"]:
             self.optimizer.load_state_dict(ckpt["optimizer"])
         torch.set_rng_state(ckpt["torch_rng"])
+        if ckpt.get("cuda_rng") and torch.cuda.is_available():  # dropout on a GPU draws from its own generator
+            torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
         self.rng.bit_generator.state = json.loads(ckpt["numpy_rng"])
         self.state = TrainState(**json.loads(ckpt["state"]))
         if self.state.epoch < self.cfg.epochs and self.state.bad_epochs < self.cfg.patience:

@@ -31,7 +31,8 @@ def _id_expectations(column: str) -> list:
 
 def _text_frame(items: pd.DataFrame) -> pd.DataFrame:
     text_cols = [c for c in items.columns if c not in ("item", "item_id") and items[c].dtype == "string"]
-    text = items[text_cols].fillna("").agg(" ".join, axis=1).str.strip() if text_cols else ""
+    # No text column at all (an atomic source without .item): every item counts as textless.
+    text = items[text_cols].fillna("").agg(" ".join, axis=1).str.strip() if text_cols else pd.Series("", index=items.index)
     return pd.DataFrame({"item_id": items["item_id"], "text": text.replace("", None)})
 
 

@@ -30,10 +30,10 @@ def _ingest_custom(tmp_path, inter_csv: str, items_csv: str = GOOD_ITEMS):
 @pytest.mark.parametrize(
     "bad, expected",
     [
-        ("nan", "must be numeric"),
-        ("inf", "must be numeric"),
+        ("nan", "must hold numbers"),
+        ("inf", "must hold numbers"),
         ("1.5", "whole numbers"),
-        ("", "must be numeric"),
+        ("", "must hold numbers"),
     ],
 )
 def test_bad_timestamps_are_named(tmp_path, bad, expected):

@@ -1,10 +1,13 @@
 """Registration, the champion gate on a real MLflow registry, and the pyfunc in a fresh process."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import mlflow
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
@@ -21,10 +24,18 @@ def _champion_version(name: str) -> str:
     return str(MlflowClient().get_model_version_by_alias(name, "champion").version)
 
 
-def test_register_gate_and_fresh_process_load(trained_project, tmp_path):
+def test_register_gate_and_fresh_process_load(trained_project, tmp_path, caplog):
     os.chdir(trained_project)
-    first = register.run(RegisterConfig(model_name="h2rec-test"))
+    mlflow_log = logging.getLogger("mlflow")  # does not propagate to the root logger
+    mlflow_log.addHandler(caplog.handler)
+    try:
+        first = register.run(RegisterConfig(model_name="h2rec-test"))
+    finally:
+        mlflow_log.removeHandler(caplog.handler)
     assert first["promoted"] and "first" in first["reason"]
+    assert "CloudPickle" not in caplog.text  # logged from code, nothing pickled
+    local_model = Path(mlflow.artifacts.download_artifacts(first["model_uri"], dst_path=str(tmp_path / "dl")))
+    assert (local_model / "model_code.py").exists() and not list(local_model.rglob("*.pkl"))
     uri = first["model_uri"]
     data = first["data_version"]
 
@@ -42,7 +53,12 @@ def test_register_gate_and_fresh_process_load(trained_project, tmp_path):
     histories.to_csv(tmp_path / "hist.csv", index=False)
     local = Recommender(make_bundle(tmp_path / "bundle")).recommend([h.split() for h in histories["history"]], 10)
     out = tmp_path / "recs.csv"
-    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    # Refusing pickle deserialisation proves that loading the model unpickles nothing.
+    env = {
+        **os.environ,
+        "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
+    }
     done = subprocess.run(
         [
             "h2rec",

@@ -73,3 +73,28 @@ def test_items_must_be_numbered_in_order(tmp_path):
     items.assign(item=[2, 1]).to_parquet(tmp_path / "prepared" / "items.parquet")
     with pytest.raises(DataError, match="'item' must be 1..2 in order"):
         run(tmp_path, CountingEncoder())
+
+
+def test_every_text_column_of_the_dataset_is_embedded(tmp_path, caplog):
+    """A source's declared text column that embed.fields does not list (`genre`) is embedded
+    after the listed ones and named in the log; ids and the split's popularity labels are not."""
+    import logging
+
+    items = write_items(
+        tmp_path / "prepared" / "items.parquet",
+        ["Kolya", "Heat"],
+        genre=["Comedy", "Crime"],
+        brand=["A", "B"],
+        train_count=[3, 1],
+        popularity=["head", "tail"],
+        bucket=np.array([1, 0], dtype=np.int8),
+    )
+    enc = CountingEncoder()
+    with caplog.at_level(logging.INFO, logger="h2rec.stages.embed"):
+        run(tmp_path, enc)
+    assert "['genre'] are not in embed.fields" in caplog.text
+    emb = load_embeddings(tmp_path / "features" / "item_embeddings.npz", items)
+    np.testing.assert_allclose(emb.vectors[0], enc.vector("Kolya. brand: A. genre: Comedy"), rtol=1e-6)
+    meta = json.loads((tmp_path / "features" / "embed_meta.json").read_text())
+    assert meta["text_columns"] == ["title", "brand", "genre"]
+    assert embed.text_columns(items, EmbedConfig(fields=["genre"])) == ["genre", "title", "brand"]
