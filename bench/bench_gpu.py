@@ -35,6 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))  # bench_mfu, workspace
 RESULTS = ROOT / "bench" / "results" / "gpu"
 
 
@@ -76,17 +77,10 @@ def peak_memory_mb(device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def addmm_inplace_flop(acc, a, b, *args, out_val=None, **kwargs) -> int:
-    """acc += a @ b (the chunked softmax's item-table gradient): 2 m k n, as torch counts addmm."""
-    return 2 * a.shape[0] * a.shape[1] * b.shape[1]
-
-
-addmm_inplace_flop._get_raw = True  # called with the tensors themselves, not their shapes
-
-
 def epoch_flops(trainer) -> float:
     """Forward + backward FLOPs of one training epoch (the weights change: a throwaway pass)."""
     import torch
+    from bench_mfu import addmm_inplace_flop  # the counter's rule for the chunked softmax's addmm_
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False, custom_mapping={torch.ops.aten.addmm_: addmm_inplace_flop})
@@ -184,7 +178,6 @@ def load_inputs_for(args):
     if args.layout:
         layout = Layout.under(args.layout)
     else:
-        sys.path.insert(0, str(ROOT / "bench"))
         import workspace
 
         layout = workspace.prepare(args.dataset)

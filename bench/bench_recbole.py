@@ -68,6 +68,20 @@ def export(dataset: str = "beauty") -> Path:
     return path
 
 
+def budget_flags(args: argparse.Namespace) -> list[str]:
+    """The training budget both sides of the comparison run with."""
+    return [
+        "--epochs",
+        str(args.epochs),
+        "--patience",
+        str(args.patience),
+        "--threads",
+        str(args.threads),
+        "--seed",
+        str(args.seed),
+    ]
+
+
 def run_peer(args: argparse.Namespace) -> None:
     out = RESULTS / f"recbole-{args.dataset}.json"
     if out.exists():
@@ -87,14 +101,7 @@ def run_peer(args: argparse.Namespace) -> None:
             args.dataset,
             "--out",
             str(out),
-            "--epochs",
-            str(args.epochs),
-            "--patience",
-            str(args.patience),
-            "--threads",
-            str(args.threads),
-            "--seed",
-            str(args.seed),
+            *budget_flags(args),
         ],
         check=True,
         env=env,
@@ -186,14 +193,7 @@ def run_all(args: argparse.Namespace) -> None:
             variant,
             "--dataset",
             args.dataset,
-            "--epochs",
-            str(args.epochs),
-            "--patience",
-            str(args.patience),
-            "--threads",
-            str(args.threads),
-            "--seed",
-            str(args.seed),
+            *budget_flags(args),
         ]
         subprocess.run(cmd, check=True)
     run_peer(args)

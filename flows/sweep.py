@@ -30,13 +30,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from prefect import flow, task
 from prefect_dask import DaskTaskRunner
 
 from flows import tracking
-from h2rec.config import load_params
+from h2rec.config import load_params, read_yaml_mapping
 from h2rec.errors import ConfigError
+from h2rec.tracking.tags import read_dvc_lock
 
 SWEEP_DIR = Path("models/sweep")
 HEADLINE = ["full/overall/ndcg_10", "full/head/ndcg_10", "full/tail/ndcg_10"]
@@ -55,14 +55,7 @@ class Grid:
 def read_grid(path: Path | str) -> Grid:
     """A grid file: variant -> train overrides, plus optional `seeds` and `dataset`."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: grid file not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of variant names to train overrides")
+    raw = read_yaml_mapping(path, "grid file not found", "a mapping of variant names to train overrides")
     seeds, dataset = raw.get("seeds"), raw.get("dataset")
     if seeds is not None and not (isinstance(seeds, list) and all(isinstance(s, int) for s in seeds)):
         raise ConfigError(f"{path}: `seeds` must be a list of integers, got {seeds!r}")
@@ -96,9 +89,8 @@ def trial_tags(name: str, overrides: dict, sweep_name: str, dataset: str, defaul
 def prepared_dataset(lock_path: Path | str = "dvc.lock") -> str | None:
     """data.dataset that DVC's ingest stage last ran with, if recorded."""
     try:
-        lock = yaml.safe_load(Path(lock_path).read_text()) or {}
-        return lock["stages"]["ingest"]["params"]["params.yaml"]["data"]["dataset"]
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return read_dvc_lock(lock_path)["stages"]["ingest"]["params"]["params.yaml"]["data"]["dataset"]
+    except (KeyError, TypeError):
         return None
 
 

@@ -358,20 +358,31 @@ def _format_errors(path: Path, err: ValidationError) -> str:
 def load_params(path: Path | str = DEFAULT_PARAMS, overrides: dict | None = None) -> Params:
     """Read and validate params.yaml; `overrides` is merged over it (nested dicts)."""
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{path}: file not found; run from the project root or pass --params")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(_yaml_error(path, e)) from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    raw = read_yaml_mapping(
+        path, "file not found; run from the project root or pass --params", "a mapping of sections at the top level"
+    )
     raw = _merge(raw, overrides or {})
     renamed_keys(raw, path)
     try:
         return Params.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(_format_errors(path, e)) from None
+
+
+def read_yaml_mapping(path: Path, missing: str, expected: str) -> dict:
+    """A YAML file holding a mapping; ConfigError naming the file (and line) otherwise.
+
+    `missing` is the message when the file is absent, `expected` what the top level must be.
+    """
+    if not path.is_file():
+        raise ConfigError(f"{path}: {missing}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(_yaml_error(path, e)) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected {expected}")
+    return raw
 
 
 def _yaml_error(path: Path, err: yaml.YAMLError) -> str:

@@ -23,15 +23,18 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def read_dvc_lock(lock_path: Path | str = "dvc.lock") -> dict:
+    """dvc.lock as a mapping; empty when it is absent or unreadable (nothing recorded yet)."""
+    try:
+        lock = yaml.safe_load(Path(lock_path).read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return lock if isinstance(lock, dict) else {}
+
+
 def data_version(lock_path: Path | str = "dvc.lock", data: Path = paths.PREPARED) -> str | None:
     """md5 that DVC recorded for data/prepared (the split stage's output), if any."""
-    lock_path = Path(lock_path)
-    if not lock_path.exists():
-        return None
-    try:
-        lock = yaml.safe_load(lock_path.read_text()) or {}
-    except yaml.YAMLError:
-        return None
+    lock = read_dvc_lock(lock_path)
     for stage in (lock.get("stages") or {}).values():
         for out in stage.get("outs") or []:
             if Path(out.get("path", "")) == data:
