@@ -1,19 +1,32 @@
-"""Embedding speed on Amazon Beauty's 12,101 titles, and what the cache saves (docs/sid.md).
+"""Text-embedding speed of each `embed.backend`, what each does to the Semantic IDs, and the cache.
 
-    python bench/bench_embed.py [--threads 2]
+    python bench/bench_embed.py backends [--dataset scientific] [--threads 2]   (docs/sid.md)
+    python bench/bench_embed.py cache [--threads 2]
 
-1. cold: 12,001 items (the last 100 held back) into an empty cache -> items/s;
-2. warm: the same 12,001 again, cache loaded from disk -> seconds (nothing encoded);
-3. grown: all 12,101 -> encodes exactly the 100 new titles.
-The model is loaded once before timing (its load time is printed apart). Data comes through
-the pipeline's own stages (bench/workspace.py) with params `embed`; the timed cache lives
-in a temporary folder, so the project's cache is neither used nor touched. Wall-clock times
-on whatever machine runs this; on a shared machine they vary.
+backends: for each engine of h2rec/sid/backends.py, the embed stage's own encoder embeds the
+whole catalogue of the dataset (no cache: every text is encoded; the one-time ONNX export is
+done before timing and printed apart). Printed per backend: texts/s and its ratio to torch in
+the same run, the cosine to torch's vectors (mean, min), and the share of items whose SID
+tuple (the quantized levels, params.yaml's `tokenize`) differs from torch's, two ways: encoded
+by the quantizer fitted on torch's vectors (what the backend alone changes), and by one
+refitted on the backend's own vectors (what the pipeline would do). k-means is chaotic: one
+flipped early choice relabels whole clusters, so the floor of the second figure is printed
+too (the quantizer refitted on torch's very vectors). A batch-size scan (first 512 texts)
+follows for each engine, since the best batch differs between engines.
+Results go to bench/results/embed_backends.json.
+
+cache: Beauty's 12,101 items: 12,001 into an empty cache (texts/s), the same again from the
+cache (nothing encoded), then all 12,101 (exactly the 100 new ones encoded).
+
+Wall-clock figures on whatever machine runs this; on a shared machine they vary, the ratios
+within one run much less.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import tempfile
 import time
@@ -26,36 +39,125 @@ import workspace  # noqa: E402  (bench/, beside this script)
 
 from h2rec.config import load_params  # noqa: E402
 from h2rec.io import read_parquet  # noqa: E402
+from h2rec.sid.backends import BACKENDS  # noqa: E402
 from h2rec.stages.embed import embed_items, make_encoder, texts_of  # noqa: E402
 
 HELD_BACK = 100
+OUT = ROOT / "bench" / "results" / "embed_backends.json"
+SCAN_TEXTS, SCAN_BATCHES = 512, (8, 16, 32, 64)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--threads", type=int, help="torch threads (default: params embed.threads)")
-    args = parser.parse_args()
+def fit_codes(params, vectors):
+    """(fitted quantizer, (n, levels) codes) with params.yaml's `tokenize` section, as the stage does."""
+    from h2rec.stages.tokenize import make_quantizer, set_threads
+
+    set_threads(params.tokenize.threads)
+    quantizer = make_quantizer(params.tokenize)
+    quantizer.fit(vectors)
+    return quantizer, quantizer.encode(vectors)
+
+
+def changed(a, b) -> float:
+    """Share of items whose SID tuple (all quantized levels) differs."""
+    return float((a != b).any(1).mean())
+
+
+def backends(args: argparse.Namespace) -> None:
     params = load_params(ROOT / "params.yaml")
-    cfg = params.embed if args.threads is None else params.embed.model_copy(update={"threads": args.threads})
+    base = params.embed.model_copy(update={"threads": args.threads})
+    layout = workspace.prepare(args.dataset, upto="split")  # the texts; every backend embeds them here
+    items = read_parquet(layout.prepared / "items.parquet")
+    texts = texts_of(items, base)
+    print(
+        f"{args.dataset}: {len(items)} items, {len(set(texts))} distinct texts, threads {args.threads}, batch {base.batch_size}"
+    )
+    results, ref = {}, None
+    for backend in args.backends:
+        cfg = base.model_copy(update={"backend": backend})
+        start = time.perf_counter()
+        encoder = make_encoder(cfg, progress=False)  # exports the graph on first use
+        load = time.perf_counter() - start
+        start = time.perf_counter()
+        vectors, n_encoded, _ = embed_items(items, cfg, encoder, cache_dir=None)  # no cache: every text encoded
+        seconds = time.perf_counter() - start
+        rate = n_encoded / seconds
+        scan = {}
+        for batch in SCAN_BATCHES:
+            encoder.batch_size = batch
+            start = time.perf_counter()
+            encoder.encode(texts[:SCAN_TEXTS])
+            scan[batch] = round(SCAN_TEXTS / (time.perf_counter() - start), 1)
+        if ref is None:  # torch: the reference vectors, quantizer and codes
+            quantizer, codes = fit_codes(params, vectors)
+            ref = {"vectors": vectors, "quantizer": quantizer, "codes": codes, "rate": rate}
+            # The tokenizer's own run-to-run difference on identical vectors: the floor below.
+            floor = changed(fit_codes(params, vectors)[1], codes)
+            print(f"tokenizer refit on the same torch vectors: SID tuple changed for {floor:.2%} of items")
+        cosine = (vectors * ref["vectors"]).sum(1)
+        same_quantizer = changed(ref["quantizer"].encode(vectors), ref["codes"])
+        refit = changed(fit_codes(params, vectors)[1], ref["codes"])
+        results[backend] = {
+            "load_s": round(load, 1),
+            "texts": n_encoded,
+            "seconds": round(seconds, 1),
+            "texts_per_s": round(rate, 1),
+            "vs_torch": round(rate / ref["rate"], 2),
+            "cosine_mean": float(cosine.mean()),
+            "cosine_min": float(cosine.min()),
+            "sid_changed_same_quantizer": same_quantizer,
+            "sid_changed_refit": refit,
+            "batch_scan_texts_per_s": scan,
+            "model_key": encoder.key,
+        }
+        print(
+            f"{backend:>9}: {n_encoded} texts in {seconds:6.1f} s = {rate:5.1f} texts/s ({rate / ref['rate']:.2f}x torch); "
+            f"load {load:.1f} s; cosine to torch mean {cosine.mean():.6f} min {cosine.min():.6f}; SID tuple changed "
+            f"for {same_quantizer:.2%} of items with torch's quantizer, {refit:.2%} with its own; batch scan {scan}",
+            flush=True,
+        )
+    record = {
+        "dataset": args.dataset,
+        "threads": args.threads,
+        "batch_size": base.batch_size,
+        "cpus": os.cpu_count(),
+        "load_avg_after": os.getloadavg()[0],
+        "tokenizer_refit_floor": floor,
+        "backends": results,
+    }
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {OUT.relative_to(ROOT)}")
 
+
+def cache(args: argparse.Namespace) -> None:
+    params = load_params(ROOT / "params.yaml")
+    cfg = params.embed.model_copy(update={"threads": args.threads})
     items = read_parquet(workspace.prepare("beauty").prepared / "items.parquet")
     texts = texts_of(items, cfg)
     print(f"Beauty: {len(items)} items, {len(set(texts))} distinct texts, mean {sum(map(len, texts)) / len(texts):.0f} chars")
-
     start = time.perf_counter()
     encoder = make_encoder(cfg, progress=False)
-    print(
-        f"model {encoder.key} loaded in {time.perf_counter() - start:.1f} s; torch threads {cfg.threads}, batch {cfg.batch_size}"
-    )
-
+    print(f"model {encoder.key} loaded in {time.perf_counter() - start:.1f} s; backend {cfg.backend}, threads {cfg.threads}")
     with tempfile.TemporaryDirectory() as cache_dir:
-        runs = [("cold", items.iloc[:-HELD_BACK]), ("warm", items.iloc[:-HELD_BACK]), ("grown", items)]
-        for name, table in runs:
+        for name, table in [("cold", items.iloc[:-HELD_BACK]), ("warm", items.iloc[:-HELD_BACK]), ("grown", items)]:
             start = time.perf_counter()
             _, n_encoded, _ = embed_items(table, cfg, encoder, Path(cache_dir))
             seconds = time.perf_counter() - start
             rate = f", {n_encoded / seconds:.0f} texts/s" if n_encoded else ""
             print(f"{name:>5}: {len(table)} items in {seconds:7.2f} s, encoded {n_encoded}{rate}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("backends", help="texts/s, cosine and SID changes of each embed.backend")
+    b.add_argument("--dataset", default="scientific", help="data.dataset whose catalogue is embedded")
+    b.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS, help="torch first: the reference")
+    c = sub.add_parser("cache", help="cold, warm and grown cache on Beauty")
+    for p in (b, c):
+        p.add_argument("--threads", type=int, default=2, help="CPU threads of the encoder")
+    args = parser.parse_args()
+    backends(args) if args.command == "backends" else cache(args)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 BENCH_DATA = ROOT / "data" / "bench"
 
 
-def prepare(dataset: str, method: str = "rqkmeans", params_path: Path = ROOT / "params.yaml"):
-    """The Layout of `dataset`'s prepared inputs (made on first use)."""
+def prepare(dataset: str, method: str = "rqkmeans", params_path: Path = ROOT / "params.yaml", upto: str = "cooccurrence"):
+    """The Layout of `dataset`'s prepared inputs (made on first use), from ingest up to the
+    stage `upto` (split, embed, tokenize or cooccurrence)."""
     from h2rec import paths
     from h2rec.config import load_params
     from h2rec.paths import Layout
@@ -39,6 +40,8 @@ def prepare(dataset: str, method: str = "rqkmeans", params_path: Path = ROOT / "
         if not (layout.prepared / paths.PREPARED_ITEMS.name).exists():
             ingest.run(params.data, params.validate_, layout)
             split.run(params.preprocess, layout)
+        if upto == "split":
+            return layout
         items = layout.prepared / paths.PREPARED_ITEMS.name
         if not layout.item_embeddings.exists():
             embed.run(
@@ -48,6 +51,8 @@ def prepare(dataset: str, method: str = "rqkmeans", params_path: Path = ROOT / "
                 cache_dir=paths.EMBED_CACHE,
                 report_path=reports / "embeddings.json",
             )
+        if upto == "embed":
+            return layout
         if not (layout.sid / paths.SIDS.name).exists():
             tokenize.run(
                 params.tokenize.model_copy(update={"method": method}),
@@ -58,6 +63,8 @@ def prepare(dataset: str, method: str = "rqkmeans", params_path: Path = ROOT / "
                 reports_dir=layout.reports / f"sid-{method}",
                 report_path=reports / f"sids-{method}.json",
             )
+        if upto == "tokenize":
+            return layout
         if not layout.cooccurrence.exists():
             cooccurrence.run(params.cooccurrence, layout)
     finally:

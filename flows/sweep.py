@@ -27,47 +27,20 @@ import argparse
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import flow, task
 from prefect_dask import DaskTaskRunner
 
 from flows import tracking
-from h2rec.config import load_params, read_yaml_mapping
+from h2rec.commands.grid import RESERVED, Grid, read_grid  # noqa: F401  (re-exported)
+from h2rec.config import load_params
 from h2rec.errors import ConfigError
 from h2rec.tracking.tags import read_dvc_lock
 
 SWEEP_DIR = Path("models/sweep")
 HEADLINE = ["full/overall/ndcg_10", "full/head/ndcg_10", "full/tail/ndcg_10"]
 DEFAULT_SEEDS = [0, 1, 2]
-RESERVED = ("seeds", "dataset")  # top-level keys of a grid file that are not variants
-
-
-@dataclass
-class Grid:
-    name: str  # the `sweep` tag of its runs
-    variants: dict[str, dict]  # variant -> train overrides
-    seeds: list[int] | None = None
-    dataset: str | None = None
-
-
-def read_grid(path: Path | str) -> Grid:
-    """A grid file: variant -> train overrides, plus optional `seeds` and `dataset`."""
-    path = Path(path)
-    raw = read_yaml_mapping(path, "grid file not found", "a mapping of variant names to train overrides")
-    seeds, dataset = raw.get("seeds"), raw.get("dataset")
-    if seeds is not None and not (isinstance(seeds, list) and all(isinstance(s, int) for s in seeds)):
-        raise ConfigError(f"{path}: `seeds` must be a list of integers, got {seeds!r}")
-    if dataset is not None and not isinstance(dataset, str):
-        raise ConfigError(f"{path}: `dataset` must be a dataset name, got {dataset!r}")
-    variants = {str(k): v or {} for k, v in raw.items() if k not in RESERVED}
-    for name, over in variants.items():
-        if not isinstance(over, dict):
-            raise ConfigError(f"{path}: variant {name!r} must map to train overrides, got {over!r}")
-    if not variants:
-        raise ConfigError(f"{path}: no variants")
-    return Grid(path.stem, variants, seeds, dataset)
 
 
 def grid_from(models: list[str], seeds: list[int], grid: dict[str, dict] | None) -> dict[str, dict]:

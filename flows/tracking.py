@@ -9,7 +9,6 @@ and attaches its metrics and plots files, so each stage's nested run shows what 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,10 +17,8 @@ import mlflow
 from dvc.repo import Repo
 from mlflow import MlflowClient
 
-from h2rec.tracking.run import RUN_ENV, ensure_experiment  # noqa: F401  (re-exported)
+from h2rec.tracking.run import RUN_ENV, child_run, ensure_experiment  # noqa: F401  (re-exported)
 from h2rec.tracking.tags import flatten, run_tags
-
-PARENT = "mlflow.parentRunId"
 
 
 @contextmanager
@@ -39,31 +36,9 @@ def pipeline_run(experiment: str, name: str, dataset: str) -> Iterator[str]:
         client.set_terminated(run.info.run_id, status)
 
 
-@contextmanager
-def stage_run(parent_id: str, stage: str) -> Iterator[str]:
-    client = MlflowClient()
-    parent = client.get_run(parent_id)
-    tags = {
-        PARENT: parent_id,
-        "mlflow.runName": stage,
-        "stage": stage,
-        "kind": "stage",
-        **{k: v for k, v in parent.data.tags.items() if k in ("dataset", "data_version", "git_commit")},
-    }
-    run = client.create_run(parent.info.experiment_id, tags=tags)
-    client.set_terminated(run.info.run_id, "FINISHED")  # re-opened by a stage that tracks itself
-    previous = os.environ.get(RUN_ENV)
-    os.environ[RUN_ENV] = run.info.run_id
-    try:
-        yield run.info.run_id
-    except BaseException:
-        client.set_terminated(run.info.run_id, "FAILED")
-        raise
-    finally:
-        if previous is None:
-            os.environ.pop(RUN_ENV, None)
-        else:
-            os.environ[RUN_ENV] = previous
+def stage_run(parent_id: str, stage: str):
+    """The nested run of one pipeline stage (tags `stage`, `kind`)."""
+    return child_run(parent_id, stage, {"stage": stage, "kind": "stage"})
 
 
 def log_stage_outputs(run_id: str, stage: str, root: Path | str = ".") -> None:

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "recommend": ("h2rec.commands.recommend", "top-K items with titles for a file of user histories"),
     "stats": ("h2rec.commands.stats", "print the dataset statistics table of the last split"),
     "report": ("h2rec.commands.report", "tables, plots and summary.json of the sweep runs in MLflow (docs/results/)"),
+    "tune": ("h2rec.commands.tune", "Optuna search of a grid variant's train settings (params tune), trials in MLflow"),
 }
 
 # The DVC stages (h2rec/stages/, one per stage of dvc.yaml, in its order); the rest are tools.

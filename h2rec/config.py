@@ -137,9 +137,13 @@ class EmbedConfig(Section):
     # Character cap before tokenisation; the model truncates at its own token limit anyway,
     # this only keeps pathological inputs (megabyte descriptions) cheap.
     max_chars: int = Field(2000, ge=16)
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(16, ge=1)  # texts per forward pass; 16 beats 64 by 1.6x on 2 CPU cores (docs/sid.md)
     threads: int = Field(2, ge=1)
     device: str = "auto"  # auto = CUDA when present, else cpu (h2rec/devices.py)
+    # Inference engine (h2rec/sid/backends.py): torch | openvino | onnx | onnx-int8; the
+    # default is the fastest measured on 2 CPU cores among those that keep the vectors exact
+    # (bench/bench_embed.py, docs/sid.md).
+    backend: Literal["torch", "openvino", "onnx", "onnx-int8"] = "torch"
 
 
 class RQVAEConfig(Section):
@@ -182,8 +186,13 @@ class CooccurrenceConfig(Section):
 
 # ---- Training: stage `train` ----------------------------------------------------------------
 class BackboneConfig(Section):
-    """The sequence encoder every model uses (a SASRec transformer)."""
+    """The sequence encoder every model uses (h2rec/models/backbone.py)."""
 
+    # sasrec: causal self-attention blocks; gru4rec: a GRU (layers, hidden, dropout apply;
+    # heads, ffn, attn_dropout, norm_first and activation do not); bert4rec: the same blocks
+    # attending both ways, trained by cloze (a `mask_prob` share of items hidden and predicted)
+    kind: Literal["sasrec", "gru4rec", "bert4rec"] = "sasrec"
+    mask_prob: float = Field(0.2, gt=0.0, lt=1.0)  # bert4rec: share of items hidden per training sequence
     max_len: int = Field(50, ge=1)  # last items of a history the model reads
     hidden: int = Field(64, ge=1)
     layers: int = Field(2, ge=1)
@@ -265,6 +274,21 @@ class TrainConfig(Section):
     grad_clip: float = Field(0.0, ge=0.0)  # max gradient norm; 0 = no clipping
     epochs: int = Field(50, ge=0)
     patience: int = Field(5, ge=1)  # epochs without a better validation NDCG@10 before stopping
+    # No early stop before this many epochs: a small, noisy validation set can plateau early
+    # (SASRec on a new dataset stopped at epoch 12 with its best at 7); the shipped datasets'
+    # runs peak after epoch 20 anyway, so this costs them nothing.
+    min_epochs: int = Field(20, ge=0)
+    # Histories longer than backbone.max_len are also cut into earlier windows, one every
+    # `window_stride` items, so their early targets are trained on too: "max_len" = windows
+    # side by side (every target once), a number < max_len overlaps them, null = the last
+    # window only (what SASRec does).
+    window_stride: Annotated[int, Field(ge=1)] | Literal["max_len"] | None = "max_len"
+
+    @property
+    def stride(self) -> int | None:
+        """window_stride in items (None: the last window only)."""
+        return self.backbone.max_len if self.window_stride == "max_len" else self.window_stride
+
     eval_batch_size: int = Field(1024, ge=1)
     num_threads: int = Field(2, ge=1)  # 2 are 1.8x faster than 1 on idle cores (docs/harness.md)
     progress: bool = True
@@ -281,11 +305,30 @@ class TrainConfig(Section):
 # Keys that change how a training runs but not what it learns: a checkpoint written under
 # other values of these may still be resumed.
 RUNTIME_KEYS = frozenset(
-    {"epochs", "patience", "eval_batch_size", "num_threads", "progress", "tracking", "device", "precision", "compile"}
+    {
+        "epochs",
+        "patience",
+        "min_epochs",
+        "eval_batch_size",
+        "num_threads",
+        "progress",
+        "tracking",
+        "device",
+        "precision",
+        "compile",
+    }
 )
 
 
 # ---- Evaluation and the model lifecycle: stages `evaluate` and `register` -----------------------
+class PaperGroupsConfig(Section):
+    """The paper's grouping (LLM-ESR's): head item = at least `ts_item` occurrences over whole
+    sequences, short user = fewer than `ts_user` items before the target (Beauty's values)."""
+
+    ts_item: int = Field(4, ge=1)
+    ts_user: int = Field(9, ge=1)
+
+
 class EvaluateConfig(Section):
     split: Literal["test", "valid"] = "test"
     ks: list[int] = [5, 10, 20]
@@ -294,8 +337,82 @@ class EvaluateConfig(Section):
     seed: int = 2024  # fixes the sampled negatives and the order among tied scores
     user_batch: int = Field(1024, ge=1)
     item_chunk: int = Field(32_768, ge=1)  # catalogue items scored at once; memory ~ user_batch x item_chunk
+    paper_groups: PaperGroupsConfig = PaperGroupsConfig()  # groups paper_head/tail/short/long beside ours
     num_threads: int = Field(2, ge=1)
     device: str = "auto"  # auto = CUDA when present, else cpu
+
+
+# ---- Hyper-parameter search: `h2rec tune` and flows/tune.py -------------------------------------
+class SearchDim(Section):
+    """One dimension of a search space: a range (`low`..`high`, `log` scale, `int` steps) or
+    a list of `choices`."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    int_: bool = Field(False, alias="int")
+    choices: list[float | int | str | bool] | None = None
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> SearchDim:
+        if self.choices is not None:
+            if self.low is not None or self.high is not None:
+                raise ValueError("give either low/high or choices, not both")
+            if not self.choices:
+                raise ValueError("choices is empty")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError("needs low and high (a range) or choices (a list)")
+        if not self.low < self.high:
+            raise ValueError(f"empty or inverted range: low {self.low} must be below high {self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs low > 0, got {self.low}")
+        return self
+
+
+def _train_keys(model: type[BaseModel] | None = None, prefix: str = "") -> set[str]:
+    """Every dotted key of the train section ('lr', 'backbone.dropout', ...)."""
+    keys = set()
+    for name, field in (model or TrainConfig).model_fields.items():
+        kind = field.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            keys |= _train_keys(kind, f"{prefix}{name}.")
+        else:
+            keys.add(prefix + name)
+    return keys
+
+
+class TuneConfig(Section):
+    """Optuna over the `train` keys of `space`; every model is searched in the same space."""
+
+    trials: int = Field(16, ge=1)  # per model and dataset
+    sampler: Literal["tpe", "random"] = "tpe"
+    startup_trials: int = Field(5, ge=0)  # random trials before TPE models the space
+    seed: int = 0  # the sampler's
+    pruner: Literal["median", "none"] = "median"  # stop a trial whose validation NDCG@10 is below the median at that epoch
+    warmup_epochs: int = Field(5, ge=0)  # epochs before a trial may be pruned
+    epochs: int | None = Field(None, ge=1)  # cap on each trial's train.epochs (null: train.epochs)
+    storage: str = "sqlite:///mlruns/optuna.db"  # an RDB URL: parallel trials share the study through it
+    space: dict[str, SearchDim] = {
+        "lr": SearchDim(low=1e-4, high=1e-2, log=True),
+        "weight_decay": SearchDim(choices=[0.0, 1e-4, 1e-2]),
+        "batch_size": SearchDim(choices=[128, 256, 512]),
+        "backbone.dropout": SearchDim(low=0.1, high=0.6),
+        "backbone.attn_dropout": SearchDim(low=0.0, high=0.5),
+        "backbone.layers": SearchDim(choices=[1, 2, 3]),
+    }
+
+    @model_validator(mode="after")
+    def _space_keys_are_train_keys(self) -> TuneConfig:
+        known = _train_keys()
+        unknown = [k for k in self.space if k not in known]
+        if unknown:
+            raise ValueError(
+                f"space key(s) {unknown} are not train keys; use dotted train keys such as 'lr' or 'backbone.dropout'"
+            )
+        if not self.space:
+            raise ValueError("space is empty: name at least one train key to search")
+        return self
 
 
 class Params(Section):
@@ -308,6 +425,7 @@ class Params(Section):
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     register_: RegisterConfig = Field(RegisterConfig(), alias="register")
+    tune: TuneConfig = TuneConfig()
 
 
 # Old dotted key -> the key that replaced it.

@@ -13,6 +13,10 @@ class DataError(H2RecError):
     """An input file is missing, unreadable, malformed or lacks a required column."""
 
 
+class Diverged(H2RecError):
+    """Training produced a non-finite loss (a learning rate too high, most often)."""
+
+
 class Busy(H2RecError):
     """Another process holds a lock this command needs (a pipeline run, a registration)."""
 

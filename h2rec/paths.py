@@ -28,6 +28,7 @@ FEATURES = Path("data/features")
 ITEM_EMBEDDINGS = FEATURES / "item_embeddings.npz"  # item, item_id, embeddings, model_key
 EMBED_META = FEATURES / "embed_meta.json"  # model, dim, the embed params that made it
 EMBED_CACHE = Path("data/cache/embeddings")  # <model key>.npz; git-ignored, not a DVC out
+GRAPH_EXPORTS = Path("data/cache/onnx")  # <model key>/model.onnx for embed.backend other than torch
 EMBED_VALIDATION = VALIDATION_REPORTS / "embeddings.json"
 SID = Path("data/sid")
 SIDS = SID / "sids.parquet"

@@ -51,12 +51,18 @@ log = logging.getLogger(__name__)
 
 OUT = Path("docs/results")
 EXPORT = "runs.csv"
+TUNING_EXPORT = "tuning.csv"  # one row per tuning trial (h2rec tune)
+TUNING_COLUMNS = ["dataset", "variant", "model", "trial", "state", "value", "best_epoch", "epochs", "wall_s", "params", "run_id"]
 ID_COLUMNS = ["dataset", "sweep", "variant", "model", "seed", "run_id"]
 PROTOCOLS = {
     "full": "full ranking over the catalogue, history excluded",
     "sampled100": "sampled: the target against 100 random unseen items",
 }
 GROUPING = "ours"  # the split stage's popularity and history-length groups
+PAPER = "paper_"  # the evaluator's prefix of the paper's groups (h2rec/eval/groups.py)
+PAPER_GROUPING = (
+    "head: >= evaluate.paper_groups.ts_item occurrences over whole sequences; short: < ts_user items before the target"
+)
 METRIC_KEY = re.compile(r"^(full|sampled100)/([^/]+)/([^/]+)$")
 GATE_KEY = re.compile(r"^gate/(all|short|long)/level_(\d+)$")
 COLD_CASES = "cold_cases"
@@ -105,6 +111,12 @@ def main(args: argparse.Namespace) -> int:
     if not args.from_export:
         write_export(fetch_runs(args.experiment), export)
         print(f"wrote {export}")
+        trials = fetch_trials(args.experiment)
+        if len(trials):
+            with atomic_path(args.out / TUNING_EXPORT) as tmp:
+                trials.to_csv(tmp, index=False)
+            print(f"wrote {args.out / TUNING_EXPORT} ({len(trials)} trials)")
+    tuning = read_tuning(args.out / TUNING_EXPORT)
     # Both ways the outputs come from the export file, so they are the same either way.
     runs = read_export(export)
     summary = summarise(runs, args.baselines)
@@ -113,8 +125,10 @@ def main(args: argparse.Namespace) -> int:
     for dataset in sorted(runs["dataset"].unique()):
         frame = runs[runs["dataset"] == dataset]
         plot = plot_groups(frame, dataset, args.out / f"{dataset}_groups.png")
+        trials = tuning[tuning["dataset"] == dataset] if tuning is not None else None
+        curve = plot_tuning(trials, dataset, args.out / f"{dataset}_tuning.png") if trials is not None and len(trials) else None
         with atomic_path(args.out / f"{dataset}.md") as tmp:
-            tmp.write_text(dataset_page(frame, dataset, args.baselines, plot))
+            tmp.write_text(dataset_page(frame, dataset, args.baselines, plot) + tuning_section(trials, curve))
         print(f"wrote {args.out / f'{dataset}.md'}" + (f" and {plot.name}" if plot else ""))
     print(f"wrote {args.out / 'summary.json'} ({len(runs)} runs)")
     return 0
@@ -177,11 +191,51 @@ def run_record(run) -> dict | None:
         "run_id": run.info.run_id,
         "start_time": run.info.start_time,
         **kept,
+        WALL: ((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000,
     }
 
 
 def is_exported(name: str) -> bool:
-    return bool(METRIC_KEY.match(name) or GATE_KEY.match(name)) or name == COLD_CASES
+    return bool(METRIC_KEY.match(name) or GATE_KEY.match(name)) or name in (COLD_CASES, WALL)
+
+
+WALL = "wall_s"  # the run's wall-clock seconds (training and evaluation)
+
+
+def fetch_trials(experiment: str) -> pd.DataFrame:
+    """One row per tuning trial of `h2rec tune` (runs tagged kind=trial), any final state."""
+    import mlflow
+
+    found = mlflow.get_experiment_by_name(experiment)
+    runs = mlflow.search_runs(experiment_ids=[found.experiment_id], filter_string="tags.kind = 'trial'", output_format="list")
+    rows = []
+    for run in runs:
+        tags, metrics = run.data.tags, run.data.metrics
+        end = run.info.end_time or run.info.start_time
+        rows.append(
+            {
+                "dataset": tags.get("dataset", ""),
+                "variant": tags.get("variant", ""),
+                "model": tags.get("model", ""),
+                "trial": int(tags.get("trial", -1)),
+                "state": tags.get("optuna_state", run.info.status),
+                "value": metrics.get("best_valid/ndcg_10", np.nan) if tags.get("optuna_state") == "COMPLETE" else np.nan,
+                "best_epoch": metrics.get("best_epoch", np.nan),
+                "epochs": len(mlflow.MlflowClient().get_metric_history(run.info.run_id, "valid/ndcg_10")),
+                "wall_s": (end - run.info.start_time) / 1000,
+                "params": tags.get("trial_params", "{}"),
+                "run_id": run.info.run_id,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=TUNING_COLUMNS)
+    return frame.sort_values(["dataset", "variant", "trial"]).drop_duplicates(["dataset", "variant", "trial"], keep="last")
+
+
+def read_tuning(path: Path) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    frame = pd.read_csv(path, dtype={"dataset": str, "variant": str, "model": str, "state": str, "params": str, "run_id": str})
+    return frame if not frame.empty else None
 
 
 def write_export(frame: pd.DataFrame, path: Path) -> None:
@@ -264,7 +318,9 @@ def summarise(runs: pd.DataFrame, baselines: list[str]) -> dict[str, list[dict]]
         variants = variants_of(frame)
         for column in keys:
             protocol, group, metric = METRIC_KEY.match(column).groups()
-            where = {"dataset": dataset, "protocol": protocol, "grouping": GROUPING, "group": group, "metric": metric}
+            grouping = "paper" if group.startswith(PAPER) else GROUPING
+            group = group.removeprefix(PAPER)
+            where = {"dataset": dataset, "protocol": protocol, "grouping": grouping, "group": group, "metric": metric}
             for variant in variants:
                 x = values(frame, variant, column)
                 if len(x):
@@ -322,14 +378,19 @@ def split_variants(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
     return [v for v in variants if v not in ablation], [v for v in variants if v in ablation]
 
 
-def main_tables(frame: pd.DataFrame, protocol: str, variants: list[str], baselines: list[str]) -> list[str]:
-    columns = [(m, g) for m in ("ndcg_10", "hr_10") for g in TABLE_GROUPS if f"{protocol}/{g}/{m}" in frame.columns]
+def main_tables(
+    frame: pd.DataFrame, protocol: str, variants: list[str], baselines: list[str], grouping: str = GROUPING
+) -> list[str]:
+    prefix = "" if grouping == GROUPING else PAPER
+    groups = TABLE_GROUPS if grouping == GROUPING else [f"{PAPER}{g}" for g in TABLE_GROUPS[1:]]
+    columns = [(m, g) for m in ("ndcg_10", "hr_10") for g in groups if f"{protocol}/{g}/{m}" in frame.columns]
     if not columns:
         return []
-    names = [f"{'NDCG' if m.startswith('ndcg') else 'HR'}@10 {g}" for m, g in columns]
+    names = [f"{'NDCG' if m.startswith('ndcg') else 'HR'}@10 {g.removeprefix(prefix)}" for m, g in columns]
     col = lambda v, m, g: values(frame, v, f"{protocol}/{g}/{m}")  # noqa: E731
-    body = [[label(v), *(cell(col(v, m, g)) for m, g in columns), str(len(col(v, "ndcg_10", "overall")))] for v in variants]
-    out = [f"## Test, {PROTOCOLS[protocol]}", "", *table(["model", *names, "seeds"], body), ""]
+    body = [[label(v), *(cell(col(v, m, g)) for m, g in columns), str(len(col(v, "ndcg_10", columns[0][1])))] for v in variants]
+    title = f"## Test, {PROTOCOLS[protocol]}" + ("" if grouping == GROUPING else f", the paper's grouping ({PAPER_GROUPING})")
+    out = [title, "", *table(["model", *names, "seeds"], body), ""]
     for b in (b for b in baselines if b in variants):
         body = [[label(v), *(gain_cell(col(v, m, g), col(b, m, g)) for m, g in columns)] for v in variants if v != b]
         if body:
@@ -433,13 +494,85 @@ def dataset_page(frame: pd.DataFrame, dataset: str, baselines: list[str], plot: 
         "with the p-value of Welch's t-test over seeds (none under 2 seeds on a side).",
         "",
     ]
+    if WALL in frame.columns and frame[WALL].notna().any():
+        hours = frame.groupby("variant")[WALL].sum() / 3600
+        lines += [
+            f"Cost of these runs (training + evaluation, wall clock, 2 CPU threads each): {hours.sum():.2f} h in all; "
+            + ", ".join(f"`{v}` {h:.2f} h" for v, h in hours.items() if h > 0)
+            + ".",
+            "",
+        ]
     for protocol in PROTOCOLS:
         lines += main_tables(frame, protocol, main_variants, baselines)
+    for protocol in PROTOCOLS:
+        lines += main_tables(frame, protocol, main_variants, baselines, grouping="paper")
     lines += cold_table(frame, main_variants) + gate_table(frame) + diversity_table(frame, main_variants)
     lines += ablation_table(frame, ablations)
     if plot is not None:
         lines += [f"![{dataset}: NDCG@10 by popularity group]({plot.name})", ""]
     return "\n".join(lines)
+
+
+def tuning_section(trials: pd.DataFrame | None, curve: Path | None) -> str:
+    """What each variant's study searched and bought: trials, best value, hours, best settings."""
+    if trials is None or not len(trials):
+        return ""
+    lines = [
+        "## Tuning (`h2rec tune`, validation NDCG@10, full ranking)",
+        "",
+        f"From `{TUNING_EXPORT}`. Every variant is searched in the same space (params `tune.space`) with the same",
+        "number of trials; pruned trials stopped below the median of earlier trials at the same epoch. Hours are the",
+        "trials' wall-clock time (2 CPU threads each); the best settings are the variant's override file",
+        "(`experiments/tuned/<dataset>/<variant>.yaml`).",
+        "",
+    ]
+    body = []
+    for variant in sorted(trials["variant"].unique(), key=lambda v: order(v, MODEL_ORDER)):
+        t = trials[trials["variant"] == variant]
+        done = t[t["state"] == "COMPLETE"]
+        best = done.loc[done["value"].idxmax()] if len(done) else None
+        counts = "/".join(str(int((t["state"] == s).sum())) for s in ("COMPLETE", "PRUNED", "FAIL"))
+        body.append(
+            [
+                label(variant),
+                str(len(t)),
+                counts,
+                f"{done['value'].max():.4f}" if best is not None else "-",
+                str(int(best["trial"])) if best is not None else "-",
+                f"{t['wall_s'].sum() / 3600:.2f}",
+                f"`{best['params']}`" if best is not None else "-",
+            ]
+        )
+    lines += table(
+        ["model", "trials", "complete/pruned/failed", "best valid NDCG@10", "best trial", "hours", "best settings"], body
+    ) + [""]
+    if curve is not None:
+        lines += [f"![tuning: best validation NDCG@10 so far, by trial]({curve.name})", ""]
+    return "\n".join(lines)
+
+
+def plot_tuning(trials: pd.DataFrame, dataset: str, path: Path) -> Path | None:
+    """The best-trial curve of each study: best validation NDCG@10 so far against the trial number."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for variant in sorted(trials["variant"].unique(), key=lambda v: order(v, MODEL_ORDER)):
+        t = trials[trials["variant"] == variant].sort_values("trial")
+        best = t["value"].where(t["state"] == "COMPLETE").cummax()
+        if best.notna().any():
+            ax.step(t["trial"], best, where="post", label=LABELS.get(variant, variant))
+    ax.set_xlabel("trial")
+    ax.set_ylabel("best validation NDCG@10 so far")
+    ax.set_title(f"{dataset}: what the tuner's trials bought")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
 
 
 # -- plot ------------------------------------------------------------------------------------

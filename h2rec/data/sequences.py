@@ -39,12 +39,13 @@ class Batch:
     lengths: torch.Tensor
     padding: Padding
     targets: torch.Tensor | None = None
-    extras: dict[str, torch.Tensor] = field(default_factory=dict)  # room for model-specific inputs
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)  # room for model-specific inputs ("cloze": (B, T) bool)
 
     @property
     def mask(self) -> torch.Tensor:
-        """(B, T) True at real items."""
-        return self.items != 0
+        """(B, T) True at real items, and at cloze positions (real but hidden: item id 0)."""
+        cloze = self.extras.get("cloze")
+        return self.items != 0 if cloze is None else (self.items != 0) | cloze
 
     @property
     def last(self) -> torch.Tensor:
@@ -127,8 +128,32 @@ class SeqDataset:
         """Users with at least one next-item training example (two training items)."""
         return np.flatnonzero(self.n_train >= 2)
 
-    def n_train_positions(self, max_len: int) -> int:
-        return int(np.minimum(self.n_train[self.train_users()] - 1, max_len).sum())
+    def train_windows(self, max_len: int, stride: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(users, ends) of the training examples: a window's inputs are flat[max(start, end -
+        max_len):end] and its targets the items one step later.
+
+        Every training user has a window ending at its last training input. With `stride`, a
+        history longer than `max_len` gets earlier windows too, each ending `stride` items
+        before the next, until the first items are covered: with stride = max_len every
+        training target is in exactly one window; a smaller stride overlaps them. `None`: the
+        last window only (only the last `max_len` targets of a long history are trained on).
+        """
+        users = self.train_users()
+        last = self.offsets[users] + self.n_train[users] - 1  # the last training item is a target only
+        if stride is None:
+            return users, last
+        if stride < 1:
+            raise ValueError(f"window stride must be >= 1, got {stride}")
+        inputs = self.n_train[users] - 1
+        counts = 1 + np.maximum(0, -(-(inputs - max_len) // stride))  # ceil division
+        first = np.cumsum(counts) - counts
+        k = np.arange(counts.sum()) - np.repeat(first, counts)  # window k = k strides before the last
+        return np.repeat(users, counts), np.repeat(last, counts) - k * stride
+
+    def n_train_positions(self, max_len: int, stride: int | None = None) -> int:
+        """Targets an epoch trains on (counted once per window they are in)."""
+        users, ends = self.train_windows(max_len, stride)
+        return int(np.minimum(ends - self.offsets[users], max_len).sum())
 
     def signature(self) -> str:
         """Fingerprint of the sequences and popularity labels a model was trained on."""
@@ -138,12 +163,13 @@ class SeqDataset:
         return f"{self.n_users}u-{self.n_items}i-{h.hexdigest()[:16]}"
 
     # -- batches -------------------------------------------------------------------------
-    def train_batch(self, users: np.ndarray, max_len: int, padding: Padding) -> Batch:
-        """Inputs train[:-1] and targets train[1:], both cut to the last `max_len` steps."""
+    def train_batch(self, users: np.ndarray, max_len: int, padding: Padding, ends: np.ndarray | None = None) -> Batch:
+        """Inputs flat[end - max_len:end] and targets one step later, per (user, end) of
+        `train_windows`; without `ends`, each user's last window (train[:-1] -> train[1:])."""
         start = self.offsets[users]
-        end = start + self.n_train[users]
-        items, lengths = _windows(self.flat, start, end - 1, max_len, padding)
-        targets, _ = _windows(self.flat, start + 1, end, max_len, padding)
+        end = start + self.n_train[users] - 1 if ends is None else ends
+        items, lengths = _windows(self.flat, start, end, max_len, padding)
+        targets, _ = _windows(self.flat, start + 1, end + 1, max_len, padding)
         return Batch(_t(items), _t(users), _t(lengths), padding, targets=_t(targets))
 
     def eval_batch(self, users: np.ndarray, split: Split, max_len: int, padding: Padding) -> Batch:

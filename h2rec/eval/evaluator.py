@@ -82,8 +82,17 @@ class Evaluator:
         model.train(was_training)
         return CaseResults(split, users, targets, ranks, top)
 
+    def history(self, split: Split, users: np.ndarray) -> np.ndarray:
+        """(cases,) items before each user's target of the split."""
+        return self.data.history_end(split)[users] - self.data.offsets[users]
+
+    @property
+    def paper(self) -> tuple[int, int]:
+        return self.cfg.paper_groups.ts_item, self.cfg.paper_groups.ts_user
+
     def summarise(self, res: CaseResults) -> dict[str, float]:
-        return group_metrics(self.data, res.users, res.targets, res.ranks, self.cfg.ks, res.top)
+        history = self.history(res.split, res.users)
+        return group_metrics(self.data, res.users, res.targets, res.ranks, self.cfg.ks, res.top, history, self.paper)
 
     def evaluate(
         self, model: SequentialRecommender, split: Split, max_len: int, padding: Padding, protocols=(FULL, "sampled")
@@ -91,7 +100,8 @@ class Evaluator:
         return self.summarise(self.cases(model, split, max_len, padding, protocols))
 
     def sizes(self, split: Split) -> dict[str, int]:
-        return group_sizes(self.data, np.arange(self.data.n_users), self.data.targets(split))
+        users = np.arange(self.data.n_users)
+        return group_sizes(self.data, users, self.data.targets(split), self.history(split, users), self.paper)
 
     # -- internals -------------------------------------------------------------------------
     def _names(self, protocols: tuple[str, ...]) -> list[str]:

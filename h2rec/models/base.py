@@ -28,6 +28,9 @@ from torch import nn
 
 from h2rec.data.sequences import Batch
 from h2rec.models.losses import NextItemLoss
+from h2rec.models.objectives import NextItem
+
+NEXT_ITEM = NextItem()
 
 
 class SequentialRecommender(nn.Module):
@@ -89,7 +92,13 @@ class DotProductRecommender(SequentialRecommender):
         return {}
 
     # -- shared ------------------------------------------------------------------------------
+    @property
+    def objective(self):
+        """How training batches are turned into targets and where states are read (objectives.py)."""
+        return NEXT_ITEM
+
     def calculate_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        batch = self.objective.train_batch(batch)
         states, context = self.encode_sequences(batch)
         real = batch.targets != 0  # only real positions reach the item matmul
         terms = {"rec": self.loss(states[real], batch.targets[real], self.item_vectors)}
@@ -98,6 +107,7 @@ class DotProductRecommender(SequentialRecommender):
         return total, {name: t.detach() for name, t in terms.items()}
 
     def encode(self, batch: Batch) -> torch.Tensor:
+        batch = self.objective.eval_batch(batch)
         states = self.sequence_states(batch)
         return states[torch.arange(len(states), device=states.device), batch.last]
 

@@ -128,16 +128,21 @@ class H2Rec(DotProductRecommender):
         if gate is None and self.gate is not None:
             gate = self.gate(H if H is not None else self.sid.pool(levels), mask)
         streams = self.interaction(H, levels, gate, mask)
-        return self._encode_streams(streams, mask), gate
+        return self._encode_streams(streams, mask, batch.extras.get("cloze")), gate
 
-    def _encode_streams(self, streams: list[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
-        """[H~, S~] -> (B, T, 2d) = [u_H; u_S] (or one stream -> (B, T, d))."""
+    @property
+    def objective(self):
+        return self.backbone.objective
+
+    def _encode_streams(self, streams: list[torch.Tensor], mask: torch.Tensor, cloze: torch.Tensor | None = None) -> torch.Tensor:
+        """[H~, S~] -> (B, T, 2d) = [u_H; u_S] (or one stream -> (B, T, d)); `cloze`: hidden positions (BERT4Rec)."""
         if len(streams) == 1:
-            return self.backbone(streams[0], mask)
+            return self.backbone(streams[0], mask, cloze)
         if self.sid_backbone is None:  # shared: both streams in one call, stacked on the batch axis
-            u_h, u_s = self.backbone(torch.cat(streams), torch.cat([mask, mask])).chunk(2)
+            both = None if cloze is None else torch.cat([cloze, cloze])
+            u_h, u_s = self.backbone(torch.cat(streams), torch.cat([mask, mask]), both).chunk(2)
         else:
-            u_h, u_s = self.backbone(streams[0], mask), self.sid_backbone(streams[1], mask)
+            u_h, u_s = self.backbone(streams[0], mask, cloze), self.sid_backbone(streams[1], mask, cloze)
         return torch.cat([u_h, u_s], dim=-1)
 
     def user_gate(self, batch: Batch) -> torch.Tensor:

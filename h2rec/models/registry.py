@@ -9,6 +9,9 @@ reads, so the caller loads nothing more.
     sid_sasrec   SidEmbedding + backbone
     h2rec        HidTable + SidEmbedding + gate + interaction + backbone (h2rec.py)
     pop          training-count popularity
+
+Each sequence model reads `train.backbone.kind` (sasrec | gru4rec | bert4rec) through
+`make_backbone`, so GRU4Rec and BERT4Rec versions of all three need no entry of their own.
 """
 
 from __future__ import annotations

@@ -31,8 +31,12 @@ class SequenceModel(DotProductRecommender):
     def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
         return self.items(items)
 
+    @property
+    def objective(self):
+        return self.backbone.objective
+
     def sequence_states(self, batch: Batch) -> torch.Tensor:
-        return self.backbone(self.items(batch.items), batch.mask)
+        return self.backbone(self.items(batch.items), batch.mask, batch.extras.get("cloze"))
 
     @property
     def sid_embedding(self) -> SidEmbedding | None:

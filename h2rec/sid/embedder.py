@@ -17,6 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
+from h2rec import paths
 from h2rec.errors import ConfigError, DataError
 from h2rec.io import atomic_path
 
@@ -65,25 +66,56 @@ def model_key(path: Path) -> str:
 
 
 class SentenceEncoder:
-    """sentence-transformers model from a local folder; batched, with a progress bar."""
+    """sentence-transformers model from a local folder, run by one of `backends.BACKENDS`;
+    batched, longest texts first (batches of similar length pad little), with a progress bar."""
 
-    def __init__(self, path: Path, batch_size: int = 64, device: str = "cpu", progress: bool = True):
+    def __init__(
+        self,
+        path: Path,
+        batch_size: int = 64,
+        device: str = "cpu",
+        progress: bool = True,
+        backend: str = "torch",
+        export_dir: Path | None = None,
+        threads: int = 2,
+    ):
         from sentence_transformers import SentenceTransformer
 
-        self.key = model_key(path)
+        from h2rec.sid import backends
+
+        backends.check_backend(backend)
+        if backend != "torch" and not str(device).startswith("cpu"):
+            raise ConfigError(f"embed.backend: {backend!r} runs on the CPU; set embed.device: cpu or embed.backend: torch")
+        self.key = backends.backend_key(model_key(path), backend)
+        self.backend = backend
         self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
         self.dim = int(self.model.get_embedding_dimension())
         self.batch_size = batch_size
         self.progress = progress
+        self.engine = None
+        if backend != "torch":
+            folder = Path(export_dir or paths.GRAPH_EXPORTS) / model_key(path)
+            graph = backends.export_onnx(self.model, folder / "model.onnx", int8=backend == "onnx-int8")
+            self.engine = backends.GraphEngine(self.model, graph, backend, threads)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        return self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            show_progress_bar=self.progress and len(texts) > self.batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-        ).astype(np.float32, copy=False)
+        if self.engine is None:
+            return self.model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                show_progress_bar=self.progress and len(texts) > self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            ).astype(np.float32, copy=False)
+        from tqdm.auto import tqdm
+
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.zeros((len(texts), self.dim), np.float32)
+        starts = range(0, len(texts), self.batch_size)
+        for s in tqdm(starts, desc=f"embed ({self.backend})", unit="batch", disable=not self.progress or len(starts) < 2):
+            rows = order[s : s + self.batch_size]
+            out[rows] = self.engine.encode([texts[i] for i in rows])
+        return l2_normalise(out)
 
 
 def text_key(text: str) -> str:

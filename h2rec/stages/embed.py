@@ -35,8 +35,11 @@ def make_encoder(cfg: EmbedConfig, progress: bool = True) -> SentenceEncoder:
     import torch
 
     torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device, "embed.device")
-    return SentenceEncoder(resolve_model(cfg.model), cfg.batch_size, str(device), progress)
+    # The graph engines run on the CPU; `auto` picks the CPU for them, not a GPU they cannot use.
+    device = resolve_device("cpu" if cfg.backend != "torch" and cfg.device == "auto" else cfg.device, "embed.device")
+    return SentenceEncoder(
+        resolve_model(cfg.model), cfg.batch_size, str(device), progress, backend=cfg.backend, threads=cfg.threads
+    )
 
 
 def text_columns(items: pd.DataFrame, cfg: EmbedConfig) -> list[str]:

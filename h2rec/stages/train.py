@@ -22,7 +22,7 @@ from h2rec.models.registry import build_model
 from h2rec.paths import Layout
 from h2rec.train import checkpoint, distributed
 from h2rec.train.inputs import load_inputs
-from h2rec.train.trainer import Trainer, TrainState, seed_everything
+from h2rec.train.trainer import EpochHook, Trainer, TrainState, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,10 @@ def run(
     dataset: str | None = None,
     metrics_path: Path = paths.TRAIN_METRICS,
     history_path: Path = paths.TRAIN_HISTORY,
+    on_epoch: EpochHook | None = None,
 ) -> TrainState:
+    """`on_epoch(epoch, metrics)` is called after each epoch (a tuner's pruning hook); an
+    exception it raises ends the training there."""
     torch.set_num_threads(cfg.num_threads)
     distributed.setup()  # under torchrun: join the process group
     out_dir = Path(out_dir or layout.model)
@@ -56,23 +59,24 @@ def run(
     model = build_model(cfg, inputs)
     identity = checkpoint.identity(cfg, data.signature(), sid.signature() if sid else None)
     log.info(
-        "training %s (%s loss) on %d users, %d items, %d positions",
+        "training %s (%s loss) on %d users, %d items, %d windows, %d target positions",
         cfg.model,
         cfg.loss,
         data.n_users,
         data.n_items,
-        data.n_train_positions(cfg.backbone.max_len),
+        len(data.train_windows(cfg.backbone.max_len, cfg.stride)[0]),
+        data.n_train_positions(cfg.backbone.max_len, cfg.stride),
     )
     if not cfg.tracking.enabled or not distributed.is_main():
-        state = Trainer(model, data, cfg, out_dir, identity).fit(resume)
+        state = Trainer(model, data, cfg, out_dir, identity, on_epoch=on_epoch).fit(resume)
     else:
-        state = _fit_tracked(cfg, model, data, out_dir, identity, resume, dataset)
+        state = _fit_tracked(cfg, model, data, out_dir, identity, resume, dataset, on_epoch)
     if distributed.is_main():
         _write_outputs(state, cfg, Path(metrics_path), Path(history_path))
     return state
 
 
-def _fit_tracked(cfg, model, data, out_dir, identity, resume, dataset) -> TrainState:
+def _fit_tracked(cfg, model, data, out_dir, identity, resume, dataset, on_epoch=None) -> TrainState:
     from h2rec.tracking.run import Run, load_run_id, save_run_id
     from h2rec.tracking.tags import run_tags
 
@@ -84,7 +88,13 @@ def _fit_tracked(cfg, model, data, out_dir, identity, resume, dataset) -> TrainS
         if run_id is None:
             mlrun.log_params({"train": cfg.model_dump(mode="json")})
             mlrun.set_tags(run_tags(dataset, cfg.model, cfg.loss, cfg.seed))
-        trainer = Trainer(model, data, cfg, out_dir, identity, on_epoch=lambda e, m: mlrun.log_metrics(m, step=e))
+
+        def log_epoch(epoch: int, metrics: dict[str, float]) -> None:
+            mlrun.log_metrics(metrics, step=epoch)
+            if on_epoch is not None:
+                on_epoch(epoch, metrics)
+
+        trainer = Trainer(model, data, cfg, out_dir, identity, on_epoch=log_epoch)
         state = trainer.fit(resume)
         mlrun.log_metrics({"best_valid/ndcg_10": state.best_score, "best_epoch": state.best_epoch})
     return state

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +80,39 @@ class Run:
 
     def log_text(self, text: str, artifact_file: str) -> None:
         self.mlflow.log_text(text, artifact_file)
+
+
+PARENT_TAG = "mlflow.parentRunId"
+
+
+@contextmanager
+def child_run(parent_id: str, name: str, tags: dict[str, str] | None = None) -> Iterator[str]:
+    """A run nested under `parent_id` (the MLflow UI shows it under its parent).
+
+    While open, RUN_ENV names it, so a stage that tracks itself (`Run`) logs into it; on an
+    exception it is marked FAILED. The parent's dataset, data version and commit tags carry over.
+    """
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    parent = client.get_run(parent_id)
+    inherited = {k: v for k, v in parent.data.tags.items() if k in ("dataset", "data_version", "git_commit")}
+    run = client.create_run(
+        parent.info.experiment_id, tags={**inherited, PARENT_TAG: parent_id, "mlflow.runName": name, **(tags or {})}
+    )
+    client.set_terminated(run.info.run_id, "FINISHED")  # re-opened by a stage that tracks itself
+    previous = os.environ.get(RUN_ENV)
+    os.environ[RUN_ENV] = run.info.run_id
+    try:
+        yield run.info.run_id
+    except BaseException:
+        client.set_terminated(run.info.run_id, "FAILED")
+        raise
+    finally:
+        if previous is None:
+            os.environ.pop(RUN_ENV, None)
+        else:
+            os.environ[RUN_ENV] = previous
 
 
 def save_run_id(model_dir: Path, run_id: str, experiment: str) -> None:

@@ -1,7 +1,9 @@
 """Train any `SequentialRecommender` with next-item prediction at every position.
 
-One training example per user: the training prefix, predicting item t+1 from items 0..t at
-every position (SASRec style); only the last `max_len` steps are kept. Batches are bucketed by
+Training examples are windows of at most `max_len` steps of a user's training prefix,
+predicting item t+1 from items 0..t at every position (SASRec style): the last window of each
+user, and with `train.window_stride` earlier windows of long histories too, so their early
+targets are trained on as well (`SeqDataset.train_windows`). Batches are bucketed by
 length and trimmed to their own longest row; the loss only sees real positions.
 
 On `train.device` (auto: CUDA when present): the model moves there, an epoch's batches are cut
@@ -34,6 +36,7 @@ from tqdm import tqdm
 from h2rec.config import EvaluateConfig, TrainConfig
 from h2rec.data.sequences import SeqDataset
 from h2rec.devices import autocast, resolve_device
+from h2rec.errors import Diverged
 from h2rec.eval.evaluator import Evaluator
 from h2rec.models.base import SequentialRecommender
 from h2rec.train import checkpoint, distributed
@@ -82,6 +85,7 @@ class Trainer:
         params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay) if params else None
         self.rng = np.random.default_rng(cfg.seed)
+        self.windows = data.train_windows(cfg.backbone.max_len, cfg.stride)  # (users, ends) of the examples
         self.state = TrainState()
         seed_everything(cfg.seed)  # dropout and negatives; batch order uses self.rng
         self.step_fn = distributed.wrap(model, self.device)  # plain, or DDP under torchrun
@@ -113,6 +117,11 @@ class Trainer:
         epoch = self.state.epoch + 1
         t0 = time.perf_counter()
         losses = self._train_epoch(epoch)
+        if not np.isfinite(losses.get("total", 0.0)):
+            raise Diverged(
+                f"training loss became {losses['total']} in epoch {epoch} (train.lr={self.cfg.lr}, "
+                f"train.grad_clip={self.cfg.grad_clip}); lower train.lr or set train.grad_clip, then retrain"
+            )
         seconds = time.perf_counter() - t0
         metrics = self.evaluator.evaluate(self.model, "valid", self.cfg.backbone.max_len, self.cfg.padding, ("full",))
         score = metrics[VALID_METRIC]
@@ -121,7 +130,7 @@ class Trainer:
             **{f"loss/{k}": v for k, v in losses.items()},
             "valid/ndcg_10": score,
             "epoch_seconds": seconds,
-            "sequences_per_s": len(self.data.train_users()) / seconds,
+            "sequences_per_s": len(self.windows[0]) / seconds,  # training windows (= users without window_stride)
         }
         self.state.history.append(record)
         self.state.epoch = epoch
@@ -131,7 +140,7 @@ class Trainer:
             self._save_best()
         else:
             self.state.bad_epochs += 1
-            if self.state.bad_epochs >= self.cfg.patience:
+            if self.state.bad_epochs >= self.cfg.patience and epoch >= self.cfg.min_epochs:
                 self.state.finished = True
                 log.info(
                     "early stop at epoch %d: best valid NDCG@10 %.4f at epoch %d",
@@ -145,14 +154,15 @@ class Trainer:
 
     def _train_epoch(self, epoch: int) -> dict[str, float]:
         cfg, data = self.cfg, self.data
-        users = data.train_users()
-        lengths = np.minimum(data.n_train[users] - 1, cfg.backbone.max_len)
-        chunks = bucketed_batches(users, lengths, cfg.batch_size, self.rng)
+        L = cfg.backbone.max_len
+        users, ends = self.windows
+        lengths = np.minimum(ends - data.offsets[users], L)
+        chunks = bucketed_batches(np.arange(len(users)), lengths, cfg.batch_size, self.rng)
         # The whole epoch's batches go to the device at once, before the first step.
-        batches = [
-            data.train_batch(distributed.shard(c), cfg.backbone.max_len, cfg.padding).to(self.device, non_blocking=True)
-            for c in chunks
-        ]
+        batches = []
+        for c in chunks:
+            rows = distributed.shard(c)
+            batches.append(data.train_batch(users[rows], L, cfg.padding, ends[rows]).to(self.device, non_blocking=True))
         self.model.train()
         # Loss terms are summed on the device (float64) and read once per epoch: reading them
         # every step would make the host wait for the GPU at every step.
@@ -221,6 +231,8 @@ class Trainer:
             torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
         self.rng.bit_generator.state = json.loads(ckpt["numpy_rng"])
         self.state = TrainState(**json.loads(ckpt["state"]))
-        if self.state.epoch < self.cfg.epochs and self.state.bad_epochs < self.cfg.patience:
+        if self.state.epoch < self.cfg.epochs and (
+            self.state.bad_epochs < self.cfg.patience or self.state.epoch < self.cfg.min_epochs
+        ):
             self.state.finished = False  # more epochs or patience were granted since
         log.info("resumed from %s after epoch %d", path, self.state.epoch)

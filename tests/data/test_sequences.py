@@ -37,6 +37,44 @@ def test_train_batch_windows_are_the_most_recent_steps():
     assert b.items.tolist() == [[6, 8, 1]] and b.targets.tolist() == [[8, 1, 3]]
 
 
+def _reference_windows(train: list[int], max_len: int, stride: int | None) -> list[tuple[list[int], list[int]]]:
+    """(inputs, targets) of each window, the plain way: slide back from the end."""
+    inputs, targets = train[:-1], train[1:]
+    out, end = [], len(inputs)
+    while True:
+        lo = max(0, end - max_len)
+        out.append((inputs[lo:end], targets[lo:end]))
+        if stride is None or lo == 0:
+            return out
+        end -= stride
+
+
+@pytest.mark.parametrize("max_len,stride", [(3, None), (3, 3), (3, 1), (2, 2), (4, 3), (10, 5)])
+def test_train_windows_match_a_plain_sliding_window(max_len, stride):
+    d = data()
+    users, ends = d.train_windows(max_len, stride)
+    b = d.train_batch(users, max_len, "right", ends)
+    got = [(r[r != 0].tolist(), t[t != 0].tolist()) for r, t in zip(b.items, b.targets)]
+    train = {u: SEQS[u][: d.n_train[u]] for u in d.train_users()}
+    want = [w for u in d.train_users() for w in _reference_windows(train[u], max_len, stride)]
+    assert sorted(got) == sorted(want)
+    assert d.n_train_positions(max_len, stride) == sum(len(t) for _, t in want)
+
+
+def test_windows_with_stride_max_len_train_every_target_once():
+    d = data()
+    users, ends = d.train_windows(2, 2)
+    b = d.train_batch(users, 2, "left", ends)
+    targets = sorted(b.targets[b.targets != 0].tolist())
+    assert targets == sorted([2, 3, 4] + [4, 6, 8, 1, 3])  # user 0 and user 2, each target once
+    assert d.n_train_positions(2, None) == 4  # the last window only: 2 + 2
+
+
+def test_a_stride_below_one_is_refused():
+    with pytest.raises(ValueError, match="stride must be >= 1"):
+        data().train_windows(3, 0)
+
+
 @pytest.mark.parametrize("padding", ["left", "right"])
 def test_eval_batch_reads_the_history_before_the_target(padding):
     d = data()

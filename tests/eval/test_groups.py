@@ -57,3 +57,18 @@ def test_reports_leave_the_empty_group_out(tmp_path):
     report.plot_head_tail(metrics, protocols, tmp_path / "head_tail.png")
     report.plot_buckets(metrics, protocols, tmp_path / "buckets.png")
     assert (tmp_path / "head_tail.png").stat().st_size > 0 and (tmp_path / "buckets.png").stat().st_size > 0
+
+
+def test_the_papers_grouping_counts_whole_sequences_and_history_lengths():
+    from h2rec.eval.groups import case_groups
+
+    data = tiny_data()
+    data.flat = np.array([1, 1, 1, 3, 2, 1, 3, 3, 4])  # whole sequences: item 1 x4, 2 x1, 3 x3, 4 x1
+    users, targets, history = np.arange(3), np.array([1, 3, 4]), np.array([2, 9, 12])
+    groups = case_groups(data, users, targets, history, paper=(3, 10))
+    occurrences = {i: int((data.flat == i).sum()) for i in range(5)}
+    assert groups["paper_head"].tolist() == [occurrences[t] >= 3 for t in targets] == [True, True, False]
+    assert groups["paper_tail"].tolist() == [False, False, True]
+    assert groups["paper_short"].tolist() == [True, True, False] and groups["paper_long"].tolist() == [False, False, True]
+    assert groups["head"].tolist() == [True, False, False]  # ours: training popularity, unchanged
+    assert "paper_head" not in case_groups(data, users, targets)  # only when asked

@@ -109,13 +109,38 @@ def test_a_checkpoint_from_other_data_is_refused(tmp_path):
 
 
 def test_early_stopping_keeps_the_best_epoch(tmp_path, monkeypatch):
-    cfg = TrainConfig(model="sasrec", epochs=20, patience=2, batch_size=16, progress=False, backbone=SMALL)
+    cfg = TrainConfig(model="sasrec", epochs=20, patience=2, min_epochs=0, batch_size=16, progress=False, backbone=SMALL)
     t = trainer(toy(), tmp_path, cfg)
     scores = iter([0.1, 0.3, 0.2, 0.25, 0.5])
     monkeypatch.setattr(t.evaluator, "evaluate", lambda *a, **k: {"full/overall/ndcg_10": next(scores)})
     state = t.fit()
     assert (state.epoch, state.best_epoch, state.best_score, state.finished) == (4, 2, 0.3, True)
     assert checkpoint.load(tmp_path / checkpoint.BEST)["epoch"] == 2
+
+
+def test_min_epochs_hold_off_early_stopping(tmp_path, monkeypatch):
+    cfg = TrainConfig(model="sasrec", epochs=20, patience=2, min_epochs=6, batch_size=16, progress=False, backbone=SMALL)
+    t = trainer(toy(), tmp_path, cfg)
+    scores = iter([0.1, 0.3, 0.2, 0.25, 0.2, 0.28, 0.27, 0.5])
+    monkeypatch.setattr(t.evaluator, "evaluate", lambda *a, **k: {"full/overall/ndcg_10": next(scores)})
+    state = t.fit()
+    assert (state.epoch, state.best_epoch, state.finished) == (6, 2, True)  # patience ran out at 4, stop waited for 6
+
+
+def test_windows_train_on_every_target_of_long_histories(tmp_path):
+    data = toy()
+    last = trainer(
+        data,
+        tmp_path / "last",
+        TrainConfig(model="sasrec", epochs=1, window_stride=None, batch_size=16, progress=False, backbone=SMALL),
+    ).windows
+    cfg = TrainConfig(model="sasrec", epochs=1, window_stride="max_len", batch_size=16, progress=False, backbone=SMALL)
+    t = trainer(data, tmp_path / "all", cfg)
+    users, ends = t.windows
+    assert len(users) > len(last[0])  # long toy histories get earlier windows
+    assert data.n_train_positions(10, 10) == int((data.n_train[data.train_users()] - 1).sum())
+    t.fit()  # trains on them without error
+    assert t.state.epoch == 1
 
 
 def test_checkpoints_are_read_weights_only(tmp_path):

@@ -1,0 +1,102 @@
+"""Optuna studies with their trials as Prefect tasks on a Dask cluster (h2rec/commands/tune.py).
+
+    python -m flows.tune --grid experiments/baselines.yaml --variants sasrec h2rec --workers 2
+    python -m flows.tune --variants sasrec --trials 16 --dataset beauty --address tcp://scheduler:8786
+
+One study per variant, one after another; within a study its trials run in parallel on the
+workers (each asks the shared RDB study for its parameters, trains, and tells it the result),
+so parallel trials never repeat each other's work. Each study's MLflow run holds its trials as
+nested runs; the best configuration is written to experiments/tuned/<dataset>/<variant>.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from prefect import flow, task
+from prefect_dask import DaskTaskRunner
+
+from flows.sweep import prepared_dataset, shared_api_server
+from h2rec.commands import tune as tuner
+from h2rec.commands.grid import read_grid, variant
+from h2rec.config import load_params
+from h2rec.errors import ConfigError
+
+
+@task(name="tune-trial", task_run_name="{name}-{index}")
+def trial(
+    name: str, index: int, overrides: dict, dataset: str, project_dir: str, params_path: str, parent: str, tags: dict
+) -> dict:
+    os.chdir(project_dir)
+    return tuner.run_trial(name, overrides, dataset, params_path, parent, tags)
+
+
+@flow(name="h2rec-tune", log_prints=True)
+def tune(
+    variants: list[str],
+    grid_path: str = "experiments/baselines.yaml",
+    trials: int | None = None,
+    dataset: str | None = None,
+    project_dir: str | None = None,
+    params_path: str = "params.yaml",
+) -> dict[str, str | None]:
+    """Tune each variant with the same number of trials; returns variant -> override file."""
+    project = str(Path(project_dir or ".").resolve())
+    os.chdir(project)
+    grid = read_grid(grid_path)
+    dataset = dataset or grid.dataset
+    params = load_params(params_path, {"data": {"dataset": dataset}} if dataset else None)
+    dataset, cfg = params.data.dataset, params.tune
+    tuner.check_storage(cfg)
+    prepared = prepared_dataset()
+    if prepared and prepared != dataset:
+        print(f"warning: dvc.lock says the data stages last prepared {prepared!r}, not {dataset!r}")
+    overrides = {v: variant(grid, v) for v in variants}
+    for over in overrides.values():  # a misspelt key fails here, not in every worker
+        tuner.trial_params(params_path, dataset, over, {}, None)
+    n = trials or cfg.trials
+    files = {}
+    for name in variants:
+
+        def on_workers(parent: str, tags: dict, count: int, name: str = name) -> list[dict]:
+            futures = [trial.submit(name, i, overrides[name], dataset, project, params_path, parent, tags) for i in range(count)]
+            return [f.result() for f in futures]
+
+        result = tuner.tune(
+            name, overrides[name], dataset, params_path, n, params.train.tracking.experiment, params.train.model, on_workers
+        )
+        print(result["summary"])
+        files[name] = str(result["override_file"]) if result["override_file"] else None
+    return files
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--grid", default="experiments/baselines.yaml", help="grid file of the variants")
+    parser.add_argument("--variants", nargs="+", required=True, help="grid variants to tune, one study each")
+    parser.add_argument("--trials", type=int, help="trials per variant (default: params tune.trials)")
+    parser.add_argument("--dataset", help="data.dataset (default: the grid's, else params.yaml's)")
+    parser.add_argument("--address", help="Dask scheduler of an existing cluster (default: a local one)")
+    parser.add_argument("--workers", type=int, default=2, help="workers of the local cluster (parallel trials)")
+    parser.add_argument("--project-dir", default=".")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    try:
+        grid = read_grid(args.grid)
+        for v in args.variants:
+            variant(grid, v)
+    except ConfigError as e:
+        parser.error(str(e))
+    runner = (
+        DaskTaskRunner(address=args.address)
+        if args.address
+        else DaskTaskRunner(cluster_kwargs={"n_workers": args.workers, "threads_per_worker": 1, "processes": True})
+    )
+    with shared_api_server():
+        tune.with_options(task_runner=runner)(args.variants, args.grid, args.trials, args.dataset, args.project_dir, args.params)
+
+
+if __name__ == "__main__":
+    main()

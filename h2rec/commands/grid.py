@@ -1,0 +1,53 @@
+"""Experiment grid files (experiments/*.yaml): named variants of the `train` section.
+
+    seeds: [0, 1, 2]                        # optional: the seeds a sweep runs each variant with
+    dataset: scientific                     # optional: data.dataset of the sweep
+    sasrec: {model: sasrec}                 # variant name -> train overrides
+    sasrec_h128: {model: sasrec, backbone: {hidden: 128}}
+
+`flows/sweep.py` runs every variant once per seed; `h2rec tune` searches one variant's
+hyper-parameters (params `tune.space`) on top of its overrides. The variant name is what
+`h2rec report` calls the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from h2rec.config import read_yaml_mapping
+from h2rec.errors import ConfigError
+
+RESERVED = ("seeds", "dataset")  # top-level keys of a grid file that are not variants
+
+
+@dataclass
+class Grid:
+    name: str  # the `sweep` tag of its runs
+    variants: dict[str, dict]  # variant -> train overrides
+    seeds: list[int] | None = None
+    dataset: str | None = None
+
+
+def read_grid(path: Path | str) -> Grid:
+    """A grid file: variant -> train overrides, plus optional `seeds` and `dataset`."""
+    path = Path(path)
+    raw = read_yaml_mapping(path, "grid file not found", "a mapping of variant names to train overrides")
+    seeds, dataset = raw.get("seeds"), raw.get("dataset")
+    if seeds is not None and not (isinstance(seeds, list) and all(isinstance(s, int) for s in seeds)):
+        raise ConfigError(f"{path}: `seeds` must be a list of integers, got {seeds!r}")
+    if dataset is not None and not isinstance(dataset, str):
+        raise ConfigError(f"{path}: `dataset` must be a dataset name, got {dataset!r}")
+    variants = {str(k): v or {} for k, v in raw.items() if k not in RESERVED}
+    for name, over in variants.items():
+        if not isinstance(over, dict):
+            raise ConfigError(f"{path}: variant {name!r} must map to train overrides, got {over!r}")
+    if not variants:
+        raise ConfigError(f"{path}: no variants")
+    return Grid(path.stem, variants, seeds, dataset)
+
+
+def variant(grid: Grid, name: str) -> dict:
+    if name not in grid.variants:
+        raise ConfigError(f"variant {name!r} is not in grid {grid.name!r}; it has {sorted(grid.variants)}")
+    return grid.variants[name]
