@@ -1,6 +1,7 @@
 """Text-embedding speed of each `embed.backend`, what each does to the Semantic IDs, and the cache.
 
     python bench/bench_embed.py backends [--dataset scientific] [--threads 2]   (docs/sid.md)
+    python bench/bench_embed.py batches [--backends torch onnx-int8] [--texts 256] [--rounds 3]
     python bench/bench_embed.py cache [--threads 2]
 
 backends: for each engine of h2rec/sid/backends.py, the embed stage's own encoder embeds the
@@ -14,6 +15,10 @@ flipped early choice relabels whole clusters, so the floor of the second figure 
 too (the quantizer refitted on torch's very vectors). A batch-size scan (first 512 texts)
 follows for each engine, since the best batch differs between engines.
 Results go to bench/results/embed_backends.json.
+
+batches: the same engines on a random sample of texts at batch 8, 16, 32 and 64, each cell timed
+once per round in a fresh random order (a drifting machine speed hits every cell alike), the
+median per cell and its ratio to the first engine at batch 64.
 
 cache: Beauty's 12,101 items: 12,001 into an empty cache (texts/s), the same again from the
 cache (nothing encoded), then all 12,101 (exactly the 100 new ones encoded).
@@ -129,6 +134,48 @@ def backends(args: argparse.Namespace) -> None:
     print(f"wrote {OUT.relative_to(ROOT)}")
 
 
+def batches(args: argparse.Namespace) -> None:
+    """Batch size x engine, interleaved: every round times each (engine, batch) once, in a new
+    random order, so a drift of the machine's speed during the run hits all of them alike."""
+    import numpy as np
+
+    params = load_params(ROOT / "params.yaml")
+    base = params.embed.model_copy(update={"threads": args.threads})
+    items = read_parquet(workspace.prepare(args.dataset, upto="split").prepared / "items.parquet")
+    texts = texts_of(items, base)
+    rng = np.random.default_rng(0)
+    sample = [texts[i] for i in rng.choice(len(texts), min(args.texts, len(texts)), replace=False)]
+    encoders = {b: make_encoder(base.model_copy(update={"backend": b}), progress=False) for b in args.backends}
+    cells = [(b, n) for b in args.backends for n in SCAN_BATCHES]
+    times: dict[tuple[str, int], list[float]] = {c: [] for c in cells}
+    for r in range(args.rounds):
+        for i in rng.permutation(len(cells)):
+            backend, batch = cells[i]
+            encoders[backend].batch_size = batch
+            start = time.perf_counter()
+            encoders[backend].encode(sample)
+            times[(backend, batch)].append(time.perf_counter() - start)
+        print(f"round {r + 1}/{args.rounds} done", flush=True)
+    reference = np.median(times[(args.backends[0], 64)])
+    print(
+        f"{len(sample)} random texts of {args.dataset}, {args.rounds} interleaved rounds, threads {args.threads}; median texts/s (x {args.backends[0]} at batch 64)"
+    )
+    record = {"dataset": args.dataset, "texts": len(sample), "rounds": args.rounds, "threads": args.threads, "cells": {}}
+    for backend in args.backends:
+        row = []
+        for batch in SCAN_BATCHES:
+            t = float(np.median(times[(backend, batch)]))
+            record["cells"][f"{backend}@{batch}"] = {
+                "texts_per_s": round(len(sample) / t, 1),
+                "vs_reference": round(reference / t, 2),
+            }
+            row.append(f"batch {batch}: {len(sample) / t:5.1f} ({reference / t:.2f}x)")
+        print(f"{backend:>9}: " + "  ".join(row))
+    out = OUT.with_name("embed_batches.json")
+    out.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
 def cache(args: argparse.Namespace) -> None:
     params = load_params(ROOT / "params.yaml")
     cfg = params.embed.model_copy(update={"threads": args.threads})
@@ -153,11 +200,16 @@ def main() -> None:
     b = sub.add_parser("backends", help="texts/s, cosine and SID changes of each embed.backend")
     b.add_argument("--dataset", default="scientific", help="data.dataset whose catalogue is embedded")
     b.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS, help="torch first: the reference")
+    s = sub.add_parser("batches", help="texts/s of each engine at each batch size, interleaved rounds")
+    s.add_argument("--dataset", default="scientific")
+    s.add_argument("--backends", nargs="+", default=["torch", "onnx-int8"], choices=BACKENDS, help="the first is the reference")
+    s.add_argument("--texts", type=int, default=256, help="random texts per timing")
+    s.add_argument("--rounds", type=int, default=3)
     c = sub.add_parser("cache", help="cold, warm and grown cache on Beauty")
-    for p in (b, c):
+    for p in (b, s, c):
         p.add_argument("--threads", type=int, default=2, help="CPU threads of the encoder")
     args = parser.parse_args()
-    backends(args) if args.command == "backends" else cache(args)
+    {"backends": backends, "batches": batches, "cache": cache}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ def tune(
     params = load_params(params_path, {"data": {"dataset": dataset}} if dataset else None)
     dataset, cfg = params.data.dataset, params.tune
     tuner.check_storage(cfg)
+    tuner.check_prepared()
     prepared = prepared_dataset()
     if prepared and prepared != dataset:
         print(f"warning: dvc.lock says the data stages last prepared {prepared!r}, not {dataset!r}")

@@ -140,9 +140,9 @@ class EmbedConfig(Section):
     batch_size: int = Field(16, ge=1)  # texts per forward pass; 16 beats 64 by 1.6x on 2 CPU cores (docs/sid.md)
     threads: int = Field(2, ge=1)
     device: str = "auto"  # auto = CUDA when present, else cpu (h2rec/devices.py)
-    # Inference engine (h2rec/sid/backends.py): torch | openvino | onnx | onnx-int8; the
-    # default is the fastest measured on 2 CPU cores among those that keep the vectors exact
-    # (bench/bench_embed.py, docs/sid.md).
+    # Inference engine (h2rec/sid/backends.py): torch | openvino | onnx | onnx-int8. On 2
+    # AVX2 cores the float engines match torch's speed and int8 is 1.42x but moves 3% of the
+    # Semantic IDs (bench/bench_embed.py, docs/sid.md); torch stays the default.
     backend: Literal["torch", "openvino", "onnx", "onnx-int8"] = "torch"
 
 
@@ -216,6 +216,13 @@ class SidConfig(Section):
     # How an item's level vectors make its SID vector (concat: then a linear map; not for h2rec).
     pooling: Literal["mean", "sum", "concat"] = "mean"
     init: Literal["random", "codebooks"] = "random"  # codebooks: PCA of the quantizer's codebooks
+
+
+class LLMESRConfig(Section):
+    """The LLM-ESR baseline (`train.model: llm_esr`, h2rec/models/llm_esr.py)."""
+
+    alpha: float = Field(0.1, ge=0.0)  # weight of the retrieval-augmented self-distillation (0 = off)
+    neighbours: int = Field(4, ge=1)  # similar users per user (text profiles); each adds a teacher forward pass
 
 
 class H2RecConfig(Section):
@@ -299,6 +306,7 @@ class TrainConfig(Section):
     hid: HidConfig = HidConfig()
     sid: SidConfig = SidConfig()
     h2rec: H2RecConfig = H2RecConfig()
+    llm_esr: LLMESRConfig = LLMESRConfig()
     tracking: TrackingConfig = TrackingConfig()
 
 

@@ -58,13 +58,19 @@ CONFIGS = {
     "h2rec-none": {"h2rec": H2RecConfig(interaction="none", gate="mean", shared_backbone=False)},
     "h2rec-sum": {"h2rec": H2RecConfig(interaction="sum", cold_hid="sid")},
     "h2rec-cooc": {"h2rec": H2RecConfig(code_cooccurrence=0.5, gate="prior"), "sid": SidConfig(init="codebooks")},
+    "llm_esr": {},
     "pop": {},
 }
 
 
+BACKBONE_CONFIGS = {"h2rec-gru4rec": "gru4rec", "h2rec-bert4rec": "bert4rec", "sasrec-bert4rec": "bert4rec"}
+CONFIGS |= {name: {} for name in BACKBONE_CONFIGS}
+
+
 def config(name: str, loss: str = "ce") -> TrainConfig:
     model = name.split("-")[0]
-    return TrainConfig(model=model, loss=loss, backbone=SMALL, bce_negatives=2, softmax_negatives=16, **CONFIGS[name])
+    backbone = SMALL.model_copy(update={"kind": BACKBONE_CONFIGS[name]}) if name in BACKBONE_CONFIGS else SMALL
+    return TrainConfig(model=model, loss=loss, backbone=backbone, bce_negatives=2, softmax_negatives=16, **CONFIGS[name])
 
 
 def test_every_registered_model_is_covered():

@@ -14,6 +14,10 @@ Outputs, in --out (default docs/results/):
   runs.csv              one row per run: dataset, sweep, variant, model, seed, run_id and its
                         test metrics. Committed (mlruns/ is not): every other output is made from
                         this file, so `--from-export` rebuilds them identically without MLflow.
+                        Rows of an earlier export that MLflow does not hold (a store of another
+                        machine) are kept; MLflow's run of the same dataset, variant and seed wins.
+  tuning.csv            one row per `h2rec tune` trial (state, best validation NDCG@10, epochs,
+                        wall seconds, sampled settings), merged the same way.
   <dataset>.md          per protocol (full ranking, sampled-100): mean +- std over seeds of
                         NDCG@10 and HR@10 overall / head / tail / short / long, the number of
                         seeds, and each model's relative gain over each baseline with the Welch
@@ -109,9 +113,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     export = args.out / EXPORT
     if not args.from_export:
-        write_export(fetch_runs(args.experiment), export)
-        print(f"wrote {export}")
+        # The export keeps what earlier stores held (mlruns/ is not committed): MLflow's runs
+        # replace the exported ones of the same dataset, variant and seed, the rest stay.
+        runs = fetch_runs(args.experiment)
+        if export.is_file():
+            runs = merge_export(read_export(export), runs, ["dataset", "variant", "seed"])
+        write_export(runs, export)
+        print(f"wrote {export} ({len(runs)} runs)")
         trials = fetch_trials(args.experiment)
+        if (earlier := read_tuning(args.out / TUNING_EXPORT)) is not None:
+            trials = merge_export(earlier, trials, ["dataset", "variant", "trial"])
         if len(trials):
             with atomic_path(args.out / TUNING_EXPORT) as tmp:
                 trials.to_csv(tmp, index=False)
@@ -229,6 +240,15 @@ def fetch_trials(experiment: str) -> pd.DataFrame:
         )
     frame = pd.DataFrame(rows, columns=TUNING_COLUMNS)
     return frame.sort_values(["dataset", "variant", "trial"]).drop_duplicates(["dataset", "variant", "trial"], keep="last")
+
+
+def merge_export(earlier: pd.DataFrame, fresh: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    """Rows of `earlier` whose key `fresh` lacks, then all of `fresh`."""
+    if fresh.empty:
+        return earlier
+    seen = set(map(tuple, fresh[key].astype(str).to_numpy()))
+    kept = earlier[[tuple(r) not in seen for r in earlier[key].astype(str).to_numpy()]]
+    return pd.concat([kept, fresh], ignore_index=True)
 
 
 def read_tuning(path: Path) -> pd.DataFrame | None:

@@ -33,9 +33,10 @@ from typing import Any
 
 import yaml
 
+from h2rec import paths
 from h2rec.commands.grid import read_grid, variant
 from h2rec.config import Params, SearchDim, TuneConfig, load_params
-from h2rec.errors import ConfigError
+from h2rec.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +57,16 @@ def storage_url(cfg: TuneConfig) -> str:
     return url
 
 
-def make_sampler(cfg: TuneConfig):
+def make_sampler(cfg: TuneConfig, trial: int = 0):
+    """The sampler of trial number `trial`: seeded by (tune.seed, trial), so trials asked in
+    parallel processes draw different points and a study is reproducible trial by trial."""
     import optuna
 
+    seed = cfg.seed * 100_003 + trial
     if cfg.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=cfg.seed)
+        return optuna.samplers.RandomSampler(seed=seed)
     # constant_liar: trials asked while others run avoid the points those are trying
-    return optuna.samplers.TPESampler(n_startup_trials=cfg.startup_trials, seed=cfg.seed, constant_liar=True)
+    return optuna.samplers.TPESampler(n_startup_trials=cfg.startup_trials, seed=seed, constant_liar=True)
 
 
 def make_pruner(cfg: TuneConfig):
@@ -145,6 +149,7 @@ def run_trial(
     ensure_experiment(root.train.tracking.experiment)  # points MLflow at the project's store (in a worker, too)
     study = open_study(cfg, study_name(dataset, name))
     trial = study.ask()
+    study.sampler = make_sampler(cfg, trial.number)  # values are drawn at suggest time, by this sampler
     sampled = suggest(trial, cfg.space)
     out = TRIALS_DIR / study.study_name / f"trial-{trial.number}"
     client = MlflowClient()
@@ -274,6 +279,14 @@ def check_storage(cfg: TuneConfig) -> None:
         ) from None
 
 
+def check_prepared(prepared: Path = paths.PREPARED) -> None:
+    """Trials read the prepared data; without it every trial would fail the same way."""
+    if not (prepared / "interactions.parquet").is_file():
+        raise DataError(
+            f"{prepared}: no prepared data to tune on; run `dvc repro tokenize cooccurrence` (or the data flow) first"
+        )
+
+
 # ---- CLI ----------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -293,6 +306,7 @@ def main(args: argparse.Namespace) -> int:
     dataset, cfg = params.data.dataset, params.tune
     check_storage(cfg)
     trial_params(args.params, dataset, overrides, {}, None)  # the variant's own keys are valid
+    check_prepared()
     n = args.trials or cfg.trials
     result = tune(args.variant, overrides, dataset, args.params, n, params.train.tracking.experiment, params.train.model)
     print(result["summary"])

@@ -67,7 +67,7 @@ def register_and_gate(
 ) -> tuple[str, Decision]:
     """Register `model_uri` as a new version of `name`; return (version, gate decision)."""
     client = MlflowClient()
-    tags = {TAG_DATA: data_version, TAG_OVERALL: f"{overall_ndcg10:.6f}", TAG_TAIL: f"{tail_ndcg10:.6f}"}
+    tags = {TAG_DATA: data_version, TAG_OVERALL: repr(float(overall_ndcg10)), TAG_TAIL: repr(float(tail_ndcg10))}
     lock = registry_lock_path(mlflow.get_tracking_uri())
     with file_lock(lock, lock_timeout, f"the registry lock of model {name!r}"):
         champion = current_champion(client, name)

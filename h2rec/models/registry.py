@@ -8,6 +8,7 @@ reads, so the caller loads nothing more.
     sasrec       HidTable + backbone                       (hid.init: pca = LLMInit-SASRec)
     sid_sasrec   SidEmbedding + backbone
     h2rec        HidTable + SidEmbedding + gate + interaction + backbone (h2rec.py)
+    llm_esr      HidTable (text PCA) + frozen text adapter, cross-attention, shared backbone (llm_esr.py)
     pop          training-count popularity
 
 Each sequence model reads `train.backbone.kind` (sasrec | gru4rec | bert4rec) through
@@ -129,6 +130,27 @@ def _h2rec(cfg: TrainConfig, inputs: ModelInputs) -> SequentialRecommender:
     if (text := _text(cfg, inputs)) is not None and hid is not None:
         hid.init_from_text(text)
     return model
+
+
+@register("llm_esr", needs=lambda cfg: Needs(text=True))
+def _llm_esr(cfg: TrainConfig, inputs: ModelInputs) -> SequentialRecommender:
+    from h2rec.models.llm_esr import LLMESR, user_neighbours
+
+    if inputs.text_embeddings is None:
+        raise ConfigError("train.model 'llm_esr' needs the item text embeddings (data/features); run `h2rec embed` first")
+    data, text = inputs.data, inputs.text_embeddings
+    neighbours = user_neighbours(data, text, cfg.llm_esr.neighbours)
+    return LLMESR(
+        data.n_items,
+        text,
+        cfg.backbone,
+        make_loss(cfg, data.n_items),
+        neighbours,
+        data,
+        cfg.llm_esr.alpha,
+        cfg.backbone.max_len,
+        cfg.padding,
+    )
 
 
 @register("pop")

@@ -229,3 +229,18 @@ def test_tuning_trials_are_exported_and_tabled(store, tmp_path):
     (tmp_path / "mlflow.db").unlink()
     assert cli(["report", "--from-export"]) == 0
     assert (out / "scientific.md").read_text() == first
+
+
+def test_runs_exported_from_another_store_are_kept(store, tmp_path):
+    import pandas as pd
+
+    assert cli(["report"]) == 0
+    out = tmp_path / "docs" / "results"
+    export = pd.read_csv(out / "runs.csv")
+    elsewhere = export[export["variant"] == "sasrec"].assign(dataset="beauty", run_id=lambda f: "other-" + f["run_id"])
+    pd.concat([export, elsewhere]).to_csv(out / "runs.csv", index=False)  # rows of a store this machine lacks
+    assert cli(["report"]) == 0
+    merged = pd.read_csv(out / "runs.csv")
+    assert len(merged) == len(export) + len(elsewhere)
+    assert sorted(merged[merged["dataset"] == "beauty"]["run_id"]) == sorted(elsewhere["run_id"])
+    assert (out / "beauty.md").is_file()

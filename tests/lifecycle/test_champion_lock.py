@@ -93,7 +93,7 @@ def test_two_processes_promoting_at_once_end_with_one_consistent_champion(store,
     # Exactly one was first; the other was compared with it, whichever order the lock gave them.
     assert sum("first registered model" in t["gate.reason"] for t in tags.values()) == 1
     champion = client.get_model_version_by_alias("race", "champion")
-    assert champion.tags["gate.overall_ndcg10"] == "0.060000" and champion.tags["gate.decision"] == "promoted"
+    assert champion.tags["gate.overall_ndcg10"] == "0.06" and champion.tags["gate.decision"] == "promoted"
 
 
 @pytest.mark.integration

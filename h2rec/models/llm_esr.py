@@ -1,0 +1,119 @@
+"""LLM-ESR (Liu et al., NeurIPS 2024): a frozen text view and an ID view of each item, fused
+by cross-attention, one shared backbone, concatenated scoring, and retrieval-augmented
+self-distillation for long-tail users.
+
+    e_sem(i) = Adapter(text(i))                 text(i) frozen: the item's sentence embedding
+    e_col(i) = HID(i)                           initialised from a PCA of text(i)
+    S~ = LN(S + CrossAttn(S -> C)),  C~ = LN(C + CrossAttn(C -> S))      (causal, per position)
+    u = [Backbone(C~); Backbone(S~)]            (B, T, 2d), one backbone for both views
+    score(u, i) = <u, [e_col(i); e_sem(i)]>
+    L = L_rec + alpha * mean_u || u_last - mean_{v in N(u)} u_last(v) ||^2
+
+N(u): the `neighbours` users whose text profile (the mean text embedding of their training
+items) is closest in cosine to u's; their states are computed in the same step without
+gradient (the teacher is the model itself on similar users), so a user with few items
+borrows the representation of users like them. The neighbours are found once, when the
+model is built, from the training items only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from h2rec.config import BackboneConfig
+from h2rec.data.sequences import Batch
+from h2rec.models.backbone import attention_mask, init_weights, make_backbone
+from h2rec.models.base import DotProductRecommender
+from h2rec.models.interaction import CrossAttention
+from h2rec.models.items import HidTable
+from h2rec.models.losses import NextItemLoss
+
+
+class TextAdapter(nn.Module):
+    """(I+1, D) frozen text embeddings (row 0 = padding) -> (..., d) item vectors by a 2-layer MLP."""
+
+    def __init__(self, text: np.ndarray, d: int, dropout: float):
+        super().__init__()
+        table = np.concatenate([np.zeros((1, text.shape[1]), np.float32), np.asarray(text, np.float32)])
+        self.register_buffer("text", torch.as_tensor(table))
+        hidden = (text.shape[1] + d) // 2
+        self.mlp = nn.Sequential(nn.Linear(text.shape[1], hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, d))
+
+    def forward(self, items: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.text if items is None else self.text[items]
+        return self.mlp(x) * (x.abs().sum(-1, keepdim=True) > 0)  # padding stays zero
+
+
+def user_neighbours(data, text: np.ndarray, k: int, chunk: int = 2048) -> np.ndarray:
+    """(U, k) the users whose mean text embedding of training items is closest (cosine), self excluded."""
+    n_train = data.n_train
+    starts = data.offsets[:-1]
+    rows = np.repeat(np.arange(data.n_users), n_train)
+    within = np.arange(n_train.sum()) - np.repeat(np.cumsum(n_train) - n_train, n_train)
+    items = data.flat[np.repeat(starts, n_train) + within]  # every user's training items, in order
+    profile = np.zeros((data.n_users, text.shape[1]), np.float32)
+    np.add.at(profile, rows, text[items - 1])
+    profile /= np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-12)
+    p = torch.from_numpy(profile)
+    k = min(k, data.n_users - 1)
+    out = np.zeros((data.n_users, max(k, 0)), np.int64)
+    for s in range(0, data.n_users, chunk):
+        sim = p[s : s + chunk] @ p.T  # (chunk, U)
+        sim[torch.arange(len(sim)), torch.arange(s, s + len(sim))] = -2.0  # never oneself
+        out[s : s + chunk] = sim.topk(k, dim=1).indices.numpy()
+    return out
+
+
+class LLMESR(DotProductRecommender):
+    def __init__(
+        self,
+        n_items: int,
+        text: np.ndarray,
+        cfg: BackboneConfig,
+        loss: NextItemLoss,
+        neighbours: np.ndarray,
+        data,
+        alpha: float,
+        max_len: int,
+        padding: str,
+    ):
+        super().__init__(n_items, loss)
+        d = cfg.hidden
+        self.col = HidTable(n_items, d)
+        self.sem = TextAdapter(text, d, cfg.dropout)
+        self.sem_to_col, self.col_to_sem = CrossAttention(cfg), CrossAttention(cfg)
+        self.backbone = make_backbone(cfg)
+        self.apply(init_weights)
+        self.col.init_from_text(text)  # after the generic init: the ID view starts from the text PCA
+        self.register_buffer("neighbours", torch.as_tensor(neighbours), persistent=False)
+        self.alpha, self.data, self.max_len, self.padding = alpha, data, max_len, padding
+
+    @property
+    def objective(self):
+        return self.backbone.objective
+
+    def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.cat([self.col(items), self.sem(items)], dim=-1)  # (..., 2d)
+
+    def sequence_states(self, batch: Batch) -> torch.Tensor:
+        mask, cloze = batch.mask, batch.extras.get("cloze")
+        C, S = self.col(batch.items), self.sem(batch.items)  # (B, T, d) each
+        allowed = attention_mask(mask)
+        S2, C2 = self.sem_to_col(S, C, allowed), self.col_to_sem(C, S, allowed)
+        u_c, u_s = self.backbone(
+            torch.cat([C2, S2]), torch.cat([mask, mask]), None if cloze is None else torch.cat([cloze, cloze])
+        ).chunk(2)
+        return torch.cat([u_c, u_s], dim=-1)  # (B, T, 2d)
+
+    def extra_losses(self, batch: Batch, states: torch.Tensor, context=None) -> dict[str, torch.Tensor]:
+        if self.alpha <= 0 or self.neighbours.shape[1] == 0:
+            return {}
+        rows = torch.arange(len(states), device=states.device)
+        student = states[rows, batch.last]  # (B, 2d) the users' states after their last training input
+        with torch.no_grad():
+            others = self.neighbours[batch.users].reshape(-1).cpu().numpy()  # (B * k,)
+            teacher_batch = self.data.eval_batch(others, "valid", self.max_len, self.padding).to(states.device)
+            teacher = self.encode(teacher_batch).view(len(states), self.neighbours.shape[1], -1).mean(1)
+        return {"distill": self.alpha * (student - teacher).pow(2).sum(-1).mean()}

@@ -1,0 +1,54 @@
+"""LLM-ESR: user neighbours against a plain loop, the frozen text view, and a training step."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from h2rec.config import BackboneConfig, LLMESRConfig, TrainConfig
+from h2rec.data.sequences import SeqDataset
+from h2rec.models.inputs import ModelInputs
+from h2rec.models.llm_esr import user_neighbours
+from h2rec.models.registry import build_model
+from tests.train.toy import frames, patterned_sequences
+
+BACKBONE = BackboneConfig(max_len=12, hidden=16, layers=1, heads=2, ffn=32, dropout=0.0, attn_dropout=0.0)
+
+
+def toy():
+    data = SeqDataset.from_frames(*frames(patterned_sequences(40, 30, seed=0), n_items=30))
+    text = np.random.default_rng(0).standard_normal((data.n_items, 24)).astype(np.float32)
+    return data, text / np.linalg.norm(text, axis=1, keepdims=True)
+
+
+def test_neighbours_are_the_most_similar_text_profiles():
+    data, text = toy()
+    got = user_neighbours(data, text, k=3, chunk=7)  # chunks smaller than the user count
+    for u in range(data.n_users):
+        start = data.offsets[u]
+        profiles = np.stack(
+            [text[data.flat[data.offsets[v] : data.offsets[v] + data.n_train[v]] - 1].sum(0) for v in range(data.n_users)]
+        )
+        profiles /= np.linalg.norm(profiles, axis=1, keepdims=True)
+        sim = profiles @ profiles[u]
+        sim[u] = -np.inf
+        assert set(got[u]) == set(np.argsort(-sim)[:3]), u
+        assert u not in got[u] and start >= 0
+
+
+def test_llm_esr_trains_with_a_frozen_text_view_and_distils():
+    data, text = toy()
+    torch.manual_seed(0)
+    cfg = TrainConfig(model="llm_esr", backbone=BACKBONE, llm_esr=LLMESRConfig(alpha=0.5, neighbours=2))
+    model = build_model(cfg, ModelInputs(data, text_embeddings=text))
+    # the ID view starts from the text PCA, the text itself is a buffer (never trained)
+    assert "sem.text" not in dict(model.named_parameters()) and model.sem.text.shape == (data.n_items + 1, 24)
+    batch = data.train_batch(data.train_users()[:16], 12, "right")
+    loss, terms = model.train().calculate_loss(batch)
+    assert set(terms) == {"rec", "distill"} and terms["distill"] > 0
+    loss.backward()
+    assert model.col.emb.weight.grad is not None and model.sem.mlp[0].weight.grad is not None
+    scores = model.eval().full_sort_predict(data.eval_batch(np.arange(4), "test", 12, "left"))
+    assert scores.shape == (4, data.n_items + 1) and torch.isfinite(scores[:, 1:]).all()
+    no_distill = build_model(cfg.model_copy(update={"llm_esr": LLMESRConfig(alpha=0.0)}), ModelInputs(data, text_embeddings=text))
+    assert set(no_distill.calculate_loss(batch)[1]) == {"rec"}
