@@ -145,20 +145,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--grid", type=Path, help="YAML: variant name -> train overrides (replaces --models)")
     parser.add_argument("--dataset", help="data.dataset for this sweep (default: the grid file's, else params.yaml's)")
-    parser.add_argument("--address", help="Dask scheduler of an existing cluster (default: a local one)")
-    parser.add_argument("--workers", type=int, default=2, help="workers of the local cluster")
-    parser.add_argument("--project-dir", default=".")
-    parser.add_argument("--params", default="params.yaml")
+    add_cluster_arguments(parser)
     args = parser.parse_args(argv)
     try:
         grid = read_grid(args.grid) if args.grid else Grid("models", {m: {"model": m} for m in args.models})
     except ConfigError as e:
         parser.error(str(e))
-    runner = (
-        DaskTaskRunner(address=args.address)
-        if args.address
-        else DaskTaskRunner(cluster_kwargs={"n_workers": args.workers, "threads_per_worker": 1, "processes": True})
-    )
+    runner = dask_runner(args.address, args.workers)
     with shared_api_server():
         sweep.with_options(task_runner=runner)(
             args.models,
@@ -169,6 +162,21 @@ def main(argv: list[str] | None = None) -> None:
             dataset=args.dataset or grid.dataset,
             name=grid.name,
         )
+
+
+def dask_runner(address: str | None, workers: int) -> DaskTaskRunner:
+    """An existing cluster at `address`, else a local one of `workers` single-threaded processes."""
+    if address:
+        return DaskTaskRunner(address=address)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True})
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser, workers_help: str = "workers of the local cluster") -> None:
+    """--address, --workers, --project-dir, --params: what every Dask flow's command line takes."""
+    parser.add_argument("--address", help="Dask scheduler of an existing cluster (default: a local one)")
+    parser.add_argument("--workers", type=int, default=2, help=workers_help)
+    parser.add_argument("--project-dir", default=".")
+    parser.add_argument("--params", default="params.yaml")
 
 
 @contextmanager

@@ -16,9 +16,8 @@ import os
 from pathlib import Path
 
 from prefect import flow, task
-from prefect_dask import DaskTaskRunner
 
-from flows.sweep import prepared_dataset, shared_api_server
+from flows.sweep import add_cluster_arguments, dask_runner, prepared_dataset, shared_api_server
 from h2rec.commands import tune as tuner
 from h2rec.commands.grid import read_grid, variant
 from h2rec.config import load_params
@@ -79,10 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variants", nargs="+", required=True, help="grid variants to tune, one study each")
     parser.add_argument("--trials", type=int, help="trials per variant (default: params tune.trials)")
     parser.add_argument("--dataset", help="data.dataset (default: the grid's, else params.yaml's)")
-    parser.add_argument("--address", help="Dask scheduler of an existing cluster (default: a local one)")
-    parser.add_argument("--workers", type=int, default=2, help="workers of the local cluster (parallel trials)")
-    parser.add_argument("--project-dir", default=".")
-    parser.add_argument("--params", default="params.yaml")
+    add_cluster_arguments(parser, "workers of the local cluster (parallel trials)")
     args = parser.parse_args(argv)
     try:
         grid = read_grid(args.grid)
@@ -90,11 +86,7 @@ def main(argv: list[str] | None = None) -> None:
             variant(grid, v)
     except ConfigError as e:
         parser.error(str(e))
-    runner = (
-        DaskTaskRunner(address=args.address)
-        if args.address
-        else DaskTaskRunner(cluster_kwargs={"n_workers": args.workers, "threads_per_worker": 1, "processes": True})
-    )
+    runner = dask_runner(args.address, args.workers)
     with shared_api_server():
         tune.with_options(task_runner=runner)(args.variants, args.grid, args.trials, args.dataset, args.project_dir, args.params)
 

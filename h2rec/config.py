@@ -487,7 +487,7 @@ def load_params(path: Path | str = DEFAULT_PARAMS, overrides: dict | None = None
     raw = read_yaml_mapping(
         path, "file not found; run from the project root or pass --params", "a mapping of sections at the top level"
     )
-    raw = _merge(raw, overrides or {})
+    raw = merge(raw, overrides or {})
     renamed_keys(raw, path)
     try:
         return Params.model_validate(raw)
@@ -526,11 +526,12 @@ def _yaml_error(path: Path, err: yaml.YAMLError) -> str:
     )
 
 
-def _merge(base: dict, extra: dict) -> dict:
+def merge(base: dict, extra: dict) -> dict:
+    """`extra` over `base`, nested dicts merged key by key (neither is modified)."""
     out = dict(base)
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = merge(out[key], value)
         else:
             out[key] = value
     return out

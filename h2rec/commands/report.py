@@ -219,6 +219,7 @@ def fetch_trials(experiment: str) -> pd.DataFrame:
 
     found = mlflow.get_experiment_by_name(experiment)
     runs = mlflow.search_runs(experiment_ids=[found.experiment_id], filter_string="tags.kind = 'trial'", output_format="list")
+    client = mlflow.MlflowClient()
     rows = []
     for run in runs:
         tags, metrics = run.data.tags, run.data.metrics
@@ -232,7 +233,7 @@ def fetch_trials(experiment: str) -> pd.DataFrame:
                 "state": tags.get("optuna_state", run.info.status),
                 "value": metrics.get("best_valid/ndcg_10", np.nan) if tags.get("optuna_state") == "COMPLETE" else np.nan,
                 "best_epoch": metrics.get("best_epoch", np.nan),
-                "epochs": len(mlflow.MlflowClient().get_metric_history(run.info.run_id, "valid/ndcg_10")),
+                "epochs": len(client.get_metric_history(run.info.run_id, "valid/ndcg_10")),
                 "wall_s": (end - run.info.start_time) / 1000,
                 "params": tags.get("trial_params", "{}"),
                 "run_id": run.info.run_id,

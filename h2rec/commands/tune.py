@@ -35,8 +35,9 @@ import yaml
 
 from h2rec import paths
 from h2rec.commands.grid import read_grid, variant
-from h2rec.config import Params, SearchDim, TuneConfig, load_params
+from h2rec.config import Params, SearchDim, TuneConfig, load_params, merge
 from h2rec.errors import ConfigError, DataError
+from h2rec.tracking.tags import flatten
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +114,6 @@ def nested(flat: dict[str, Any]) -> dict:
         for p in parents:
             node = node.setdefault(p, {})
         node[leaf] = value
-    return out
-
-
-def merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 
@@ -200,7 +194,7 @@ def best_overrides(study, overrides: dict) -> dict:
 def write_override_file(study, overrides: dict, dataset: str, name: str, out_dir: Path = TUNED_DIR) -> Path:
     """experiments/tuned/<dataset>/<variant>.yaml: a one-variant grid file (and its -S line)."""
     best = best_overrides(study, overrides)
-    flat = {f"train.{k}": v for k, v in _flatten(best).items()}
+    flat = flatten({"train": best})
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
     header = [
         f"# {name} on {dataset}, tuned by `h2rec tune`: best of {len(study.trials)} trials ({len(done)} completed),",
@@ -213,13 +207,6 @@ def write_override_file(study, overrides: dict, dataset: str, name: str, out_dir
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(header) + "\n" + yaml.safe_dump({"dataset": dataset, name: best}, sort_keys=False))
     return path
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        out.update(_flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
 
 
 def log_study(study, run_id: str, override_file: Path | None) -> None:
