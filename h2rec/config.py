@@ -399,7 +399,7 @@ class TuneConfig(Section):
     seed: int = 0  # the sampler's
     pruner: Literal["median", "none"] = "median"  # stop a trial whose validation NDCG@10 is below the median at that epoch
     warmup_epochs: int = Field(5, ge=0)  # epochs before a trial may be pruned
-    epochs: int | None = Field(None, ge=1)  # cap on each trial's train.epochs (null: train.epochs)
+    epochs: int | None = Field(30, ge=1)  # cap on each trial's train.epochs (null: train.epochs); a trial only has to rank settings
     storage: str = "sqlite:///mlruns/optuna.db"  # an RDB URL: parallel trials share the study through it
     space: dict[str, SearchDim] = {
         "lr": SearchDim(low=1e-4, high=1e-2, log=True),
