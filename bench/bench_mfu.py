@@ -6,6 +6,7 @@ and where an epoch's time goes.
     python bench/bench_mfu.py profile --model sasrec --threads 2
     python bench/bench_mfu.py batch-sizes --threads 2     # throughput by batch size
     python bench/bench_mfu.py plot                        # ... drawn into docs/figures/
+    python bench/bench_mfu.py cost --grid experiments/fidelity.yaml --threads 2   # step time vs SASRec
 
 All on the prepared Amazon Beauty split of bench/workspace.py (the pipeline's own stages). FLOPs of a training step are
 counted by torch's own `torch.utils.flop_counter.FlopCounterMode` (forward + backward of
@@ -68,8 +69,8 @@ def matmul_cmd(args: argparse.Namespace) -> dict:
     return out
 
 
-def load():
-    """The Beauty inputs every model here is built from (the pipeline's stages, bench/workspace.py)."""
+def load(dataset: str = DATASET, needs=None):
+    """The inputs every model here is built from (the pipeline's stages, bench/workspace.py)."""
     sys.path.insert(0, str(ROOT / "bench"))
     import workspace
 
@@ -77,7 +78,7 @@ def load():
     from h2rec.models.inputs import Needs
     from h2rec.train.inputs import load_inputs
 
-    inputs = load_inputs(TrainConfig(), workspace.prepare(DATASET), Needs(sid=True))
+    inputs = load_inputs(TrainConfig(), workspace.prepare(dataset), needs or Needs(sid=True))
     return inputs.data, inputs
 
 
@@ -211,6 +212,46 @@ def batch_sizes_cmd(args: argparse.Namespace) -> dict:
     return out
 
 
+def cost_cmd(args: argparse.Namespace) -> dict:
+    """Seconds per training step of each grid variant against SASRec at the same hidden size,
+    over the same batches, stepped in turn (batch 1 of every model, then batch 2, ...), so a
+    drift of the machine's speed reaches every model alike."""
+    import torch
+
+    from h2rec.commands.grid import read_grid
+    from h2rec.config import TrainConfig, merge
+    from h2rec.models.inputs import Needs
+    from h2rec.models.registry import build_model
+
+    torch.set_num_threads(args.threads)
+    grid = read_grid(args.grid)
+    names = ["sasrec", *[v for v in (args.variants or grid.variants) if v != "sasrec"]]
+    configs = {"sasrec": TrainConfig(model="sasrec", progress=False)}
+    for name in names[1:]:
+        configs[name] = TrainConfig.model_validate(merge({"progress": False}, grid.variants[name]))
+    data, inputs = load(args.dataset, Needs(sid=True, codebooks=True, text=True))
+    models = {}
+    for name, cfg in configs.items():
+        torch.manual_seed(0)
+        model = build_model(cfg, inputs).train()
+        models[name] = (model, torch.optim.AdamW(model.parameters(), lr=cfg.lr))
+    batches = epoch_batches(data, configs["sasrec"])[: args.max_batches]
+    seconds = {name: [] for name in models}
+    for i, b in enumerate(batches):
+        for name, (model, opt) in models.items():
+            t0 = time.perf_counter()
+            step(model, opt, b)
+            if i:  # the first step of each model is its warm-up
+                seconds[name].append(time.perf_counter() - t0)
+    base = float(np.median(seconds["sasrec"]))
+    out = {"dataset": args.dataset, "threads": args.threads, "steps": len(batches) - 1, "grid": str(args.grid), "models": {}}
+    for name, s in seconds.items():
+        med = float(np.median(s))
+        out["models"][name] = {"median_step_s": med, "mean_step_s": float(np.mean(s)), "ratio_to_sasrec": med / base}
+        print(f"{name:24s} {1000 * med:7.1f} ms/step (median of {len(s)})  {med / base:5.2f}x SASRec")
+    return out
+
+
 def plot_cmd(args: argparse.Namespace) -> None:
     """docs/figures/throughput_batch_size.png from batch-sizes.json."""
     import matplotlib
@@ -248,17 +289,24 @@ def main() -> None:
     bs = sub.add_parser("batch-sizes", help="training sequences/s by batch size")
     bs.add_argument("--models", nargs="+", default=["sasrec", "h2rec"])
     bs.add_argument("--sizes", nargs="+", type=int, default=[64, 128, 256, 512, 1024])
-    for p in (mf, pr, bs):
+    co = sub.add_parser("cost", help="seconds per training step of grid variants against SASRec, stepped in turn")
+    co.add_argument("--grid", default="experiments/fidelity.yaml", help="grid file of the variants (default: %(default)s)")
+    co.add_argument("--variants", nargs="+", help="variants of the grid (default: all)")
+    co.add_argument("--dataset", default=DATASET, help="dataset of bench/workspace.py (default: %(default)s)")
+    for p in (mf, pr, bs, co):
         p.add_argument("--threads", type=int, default=2)
-    for p in (mf, pr):
+    for p in (mf, pr, co):
         p.add_argument("--max-batches", type=int, default=None, help="fewer batches than one epoch (a quick look)")
     sub.add_parser("plot", help="draw docs/figures/throughput_batch_size.png from batch-sizes.json")
     args = parser.parse_args()
     if args.cmd == "plot":
         return plot_cmd(args)
-    result = {"matmul": matmul_cmd, "mfu": mfu_cmd, "profile": profile_cmd, "batch-sizes": batch_sizes_cmd}[args.cmd](args)
+    commands = {"matmul": matmul_cmd, "mfu": mfu_cmd, "profile": profile_cmd, "batch-sizes": batch_sizes_cmd, "cost": cost_cmd}
+    result = commands[args.cmd](args)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = args.cmd if args.cmd != "profile" else f"profile-{args.model}"
+    name = {"profile": f"profile-{getattr(args, 'model', '')}", "cost": f"cost-{getattr(args, 'dataset', '')}"}.get(
+        args.cmd, args.cmd
+    )
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
 
 

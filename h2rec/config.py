@@ -238,7 +238,14 @@ class H2RecConfig(Section):
     branches: Literal["both", "hid", "sid"] = "both"
     # How the two branches meet: cross = per-level SID->HID and HID->SID cross-attention,
     # none = side by side, sum = one sequence of e_H + e_S (the naive baseline).
-    interaction: Literal["cross", "none", "sum"] = "cross"
+    # cross = serial (ours: the HID stream reads the fused SID stream, residual + LayerNorm),
+    # parallel = the method's routing (gated SID->HID mix into the HID branch, HID->SID over
+    # the plain level mean into the SID branch, side by side, no residual, no LayerNorm).
+    interaction: Literal["cross", "parallel", "none", "sum"] = "cross"
+    cross_heads: int | None = Field(None, ge=1)  # heads of every cross-attention (null: backbone.heads; the authors' code: 4)
+    # Initial scale of the backbone's positions: fixed = std 0.02 as SASRec's; matched = the
+    # scale of the streams they are added to (1 after the serial routing's LayerNorm).
+    position_scale: Literal["fixed", "matched"] = "fixed"
     gate: Literal["learned", "prior", "mean"] = "learned"  # prior = the fixed prior alone, no MLP
     gate_hidden: int = Field(64, ge=1)
     prior_coarse: float = 1.0  # gate prior of the coarsest level ...
@@ -256,7 +263,10 @@ class H2RecConfig(Section):
     code_same_tuple: bool = True  # items with the same full SID tuple are positives of each other
     code_cooccurrence: float = Field(0.0, ge=0.0, le=1.0)  # weight of PPMI positives; > 0 needs stage `cooccurrence`
     code_max_items: int = Field(512, ge=2)  # distinct target items per batch in L_code, drawn at random (cost ~ n^2)
-    mask_share: float = Field(0.5, gt=0.0, lt=1.0)  # share of SID levels masked (at least one)
+    mask_share: float = Field(0.5, gt=0.0, lt=1.0)  # share of SID levels masked (at least one), one learned vector per level
+    # soft = the method's: SID-branch user vectors, raw dot products, soft targets from the two
+    # intra-view similarities; hard = ours so far: [u_H; u_S], cosine logits, identity targets.
+    mask_loss: Literal["soft", "hard"] = "hard"
     mask_temperature: float = Field(1.0, gt=0.0)
     mask_users: int = Field(64, ge=0)  # users per batch re-encoded for L_mask (0 = all): the second pass is costly
 
@@ -399,7 +409,9 @@ class TuneConfig(Section):
     seed: int = 0  # the sampler's
     pruner: Literal["median", "none"] = "median"  # stop a trial whose validation NDCG@10 is below the median at that epoch
     warmup_epochs: int = Field(5, ge=0)  # epochs before a trial may be pruned
-    epochs: int | None = Field(30, ge=1)  # cap on each trial's train.epochs (null: train.epochs); a trial only has to rank settings
+    epochs: int | None = Field(
+        30, ge=1
+    )  # cap on each trial's train.epochs (null: train.epochs); a trial only has to rank settings
     storage: str = "sqlite:///mlruns/optuna.db"  # an RDB URL: parallel trials share the study through it
     space: dict[str, SearchDim] = {
         "lr": SearchDim(low=1e-4, high=1e-2, log=True),

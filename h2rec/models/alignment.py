@@ -11,8 +11,19 @@ is never negative; it approaches its minimum when each row's positives score hig
 L_code (item level): a = SID views, b = HID views of the batch's distinct target items;
 positives are the item's own other view, items with the same full SID tuple, and optionally
 PPMI co-occurrence neighbours (weighted). Computed both ways (SID->HID and HID->SID).
-L_mask (user level): a = user vectors with some SID levels masked, b = the unmasked ones;
-the positive is the same user.
+L_mask (user level), `mask_loss: hard`: a = user vectors with some SID levels masked, b =
+the unmasked ones; the positive is the same user.
+
+L_mask as in the method (`mask_loss: soft`, `soft_contrastive`): no normalisation and soft
+targets. On raw vectors x (masked) and y (unmasked), (N, d),
+
+    logits = x y^T / t,   targets = softmax((x x^T + y y^T) / 2 * t)   (row-wise, no gradient)
+    loss   = (CE(logits, targets) + CE(logits^T, targets^T)) / 2
+
+Users whose histories look alike to both views share target mass instead of being pushed
+apart. LayerNorm outputs have norm about sqrt(d), so dot products span about +-d: at t = 1
+the loss is as sharp as a cosine InfoNCE at temperature 1/d. Its floor is the targets'
+entropy, not 0.
 """
 
 from __future__ import annotations
@@ -31,6 +42,21 @@ def weighted_infonce(a: torch.Tensor, b: torch.Tensor, weights: torch.Tensor, te
 def two_way_infonce(a: torch.Tensor, b: torch.Tensor, weights: torch.Tensor, temperature: float) -> torch.Tensor:
     """Average of the a->b and b->a directions (weights transposed for the second)."""
     return 0.5 * (weighted_infonce(a, b, weights, temperature) + weighted_infonce(b, a, weights.T, temperature))
+
+
+def soft_targets(x: torch.Tensor, y: torch.Tensor, temperature: float) -> torch.Tensor:
+    """(N, N) row-stochastic targets of `soft_contrastive`: softmax of the mean intra-view similarity."""
+    with torch.no_grad():
+        return ((x @ x.T + y @ y.T) / 2 * temperature).softmax(-1)
+
+
+def soft_contrastive(x: torch.Tensor, y: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Symmetric soft-target cross-entropy between x (N, d) and y (N, d) on raw dot products."""
+    logits = x @ y.T / temperature
+    targets = soft_targets(x, y, temperature)  # symmetric, so it is also the targets of logits^T
+    forward = -(targets * logits.log_softmax(-1)).sum(-1).mean()
+    backward = -(targets * logits.T.log_softmax(-1)).sum(-1).mean()
+    return 0.5 * (forward + backward)
 
 
 def positive_weights(

@@ -8,16 +8,19 @@ A history of items i_1..i_T becomes the HID sequence H and, per SID level l (coa
 the level sequence S_l. Then, at every position t (all attention is causal, never reads padding):
 
     a_t        = LevelGate(H)_t                         per-user weights over the L levels
-    [H~, S~]   = interaction(H, S_1..S_L, a)            `interaction.py`; by default
-                 A_l = LN(S_l + CrossAttn(S_l -> H)),  S~ = sum_l a_l A_l,  H~ = LN(H + CrossAttn(H -> S~))
+    [H~, S~]   = interaction(H, S_1..S_L, a)            `interaction.py`; by default (serial)
+                 A_l = LN(S_l + CrossAttn(S_l -> H)),  S~ = sum_l a_l A_l,  H~ = LN(H + CrossAttn(H -> S~));
+                 `parallel` (the method's): H~ = sum_l a_l CrossAttn(S_l -> H),  S~ = CrossAttn(H -> mean_l S_l)
     u_H, u_S   = Backbone(H~), Backbone(S~)             one backbone, shared by default
 
     score(i) = <[u_H; u_S], [e_H(i); e_S(i)]>
 
 Loss = L_rec + lambda_code * L_code + lambda_mask * L_mask (see `alignment.py`):
     L_code  two-way InfoNCE between the SID and HID views of the batch's distinct target items.
-    L_mask  the lowest-gated half of the SID levels is replaced by a learned mask vector, the
-            history re-encoded, and masked/unmasked user vectors contrasted in-batch.
+    L_mask  the lowest-gated half of the SID levels is replaced by learned mask vectors (one
+            per level), the history re-encoded, and masked/unmasked user vectors contrasted
+            in-batch: `soft` (the method's) the SID-branch vectors u_S on raw dot products with
+            soft targets; `hard` the whole [u_H; u_S] by a cosine InfoNCE with identity targets.
 
 The parts are injected (`make_h2rec` composes them from params `train.h2rec`), so each
 ablation is a composition: without the HID branch, `SideBySide` or `SumOfViews` instead of
@@ -36,10 +39,10 @@ from torch import nn
 
 from h2rec.config import BackboneConfig, H2RecConfig
 from h2rec.data.sequences import Batch
-from h2rec.models.alignment import positive_weights, two_way_infonce
-from h2rec.models.backbone import init_weights, make_backbone
+from h2rec.models.alignment import positive_weights, soft_contrastive, two_way_infonce
+from h2rec.models.backbone import INIT_STD, init_weights, make_backbone
 from h2rec.models.base import DotProductRecommender
-from h2rec.models.interaction import CrossAttend, LevelGate, SideBySide, SumOfViews
+from h2rec.models.interaction import CrossAttend, LevelGate, ParallelCrossAttend, SideBySide, SumOfViews
 from h2rec.models.items import HidTable, SidEmbedding
 from h2rec.models.losses import NextItemLoss
 from h2rec.models.sasrec import SASRec
@@ -69,16 +72,27 @@ class H2Rec(DotProductRecommender):
         self._set_tuple_ids()
         self.code_loss_on = hid is not None and cfg.lambda_code > 0
         self.mask_loss_on = gate is not None and cfg.lambda_mask > 0
-        d = sid.levels[0].embedding_dim
-        self.mask_vector = nn.Parameter(torch.zeros(d)) if self.mask_loss_on else None
+        self.d = d = sid.levels[0].embedding_dim
+        self.mask_vectors = nn.Parameter(torch.zeros(self.levels, d)) if self.mask_loss_on else None  # (L, d)
         self.n_masked = max(1, int(self.levels * cfg.mask_share))
 
         self.apply(init_weights)
-        if self.mask_vector is not None:
-            nn.init.normal_(self.mask_vector, std=0.02)
+        self.interaction.init_weights()
+        if self.mask_vectors is not None:
+            nn.init.normal_(self.mask_vectors, std=INIT_STD)
         if self.gate is not None:
             self.gate.start_at_prior()
+        if cfg.position_scale == "matched" and self.interaction.stream_scale is not None:
+            for encoder in (backbone, sid_backbone):
+                if getattr(encoder, "pos", None) is not None:
+                    nn.init.normal_(encoder.pos.weight, std=self.interaction.stream_scale)
         self._set_cooccurrence(cooccurrence)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        old = prefix + "mask_vector"  # checkpoints from before per-level mask vectors: one shared vector
+        if old in state_dict and self.mask_vectors is not None:
+            state_dict[prefix + "mask_vectors"] = state_dict.pop(old).expand(self.levels, -1).clone()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def sid_embedding(self) -> SidEmbedding:
@@ -117,16 +131,21 @@ class H2Rec(DotProductRecommender):
         return self._encode(batch)  # the gate is reused by L_mask
 
     def _encode(
-        self, batch: Batch, masked: torch.Tensor | None = None, gate: torch.Tensor | None = None
+        self, batch: Batch, masked: torch.Tensor | None = None, gate: torch.Tensor | None = None, sid_only: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(B, T, D) states and the (B, T, L) gate; `masked` (B, L) replaces those levels."""
+        """(B, T, D) states and the (B, T, L) gate; `masked` (B, L) replaces those levels.
+
+        `sid_only`: encode the SID stream alone, (B, T, d) = u_S (what the soft L_mask contrasts).
+        """
         items, mask = batch.items, batch.mask
         H = self.hid_vectors(items) if self.hid is not None else None  # (B, T, d)
         levels = self.sid.level_vectors(items)  # L x (B, T, d)
         if masked is not None:
-            levels = [torch.where(masked[:, l, None, None], self.mask_vector, s) for l, s in enumerate(levels)]
+            levels = [torch.where(masked[:, l, None, None], self.mask_vectors[l], s) for l, s in enumerate(levels)]
         if gate is None and self.gate is not None:
             gate = self.gate(H if H is not None else self.sid.pool(levels), mask)
+        if sid_only:
+            return (self.sid_backbone or self.backbone)(self.interaction.sid_stream(H, levels, gate, mask), mask), gate
         streams = self.interaction(H, levels, gate, mask)
         return self._encode_streams(streams, mask, batch.extras.get("cloze")), gate
 
@@ -174,7 +193,8 @@ class H2Rec(DotProductRecommender):
         """L_mask: mask each user's lowest-gated levels, re-encode, contrast with the original.
 
         Only `mask_users` users of the batch (drawn at random; 0 = all) are re-encoded: the
-        second pass is the costly part, and a few dozen in-batch negatives suffice.
+        second pass is the costly part, and a few dozen in-batch negatives suffice. `soft`
+        re-encodes the SID stream only and contrasts u_S (the last d entries of the state).
         """
         device = batch.items.device
         rows = torch.arange(len(batch.items), device=device)
@@ -185,9 +205,13 @@ class H2Rec(DotProductRecommender):
         # Ties (the `mean` gate) are broken towards masking the finer levels first.
         order = (user_gate - 1e-6 * torch.arange(self.levels, device=device)).argsort(dim=1)
         masked = torch.zeros_like(user_gate, dtype=torch.bool).scatter_(1, order[:, : self.n_masked], True)  # (R, L)
-        masked_states, _ = self._encode(sub, masked, gate[rows])  # same gate: only the masked levels change
+        soft = self.cfg.mask_loss == "soft"
+        # same gate: only the masked levels change
+        masked_states, _ = self._encode(sub, masked, gate[rows], sid_only=soft)  # (R, T, d) soft, (R, T, D) hard
         u = states[rows, batch.last[rows]]  # (R, D) user vectors, unmasked
-        u_masked = masked_states[torch.arange(len(rows), device=device), sub.last]  # (R, D)
+        u_masked = masked_states[torch.arange(len(rows), device=device), sub.last]
+        if soft:
+            return soft_contrastive(u_masked, u[:, -self.d :], self.cfg.mask_temperature)
         return two_way_infonce(u_masked, u, torch.eye(len(rows), device=device), self.cfg.mask_temperature)
 
     # -- positives of L_code, and catalogue growth --------------------------------------------------
@@ -260,7 +284,9 @@ def make_h2rec(
     kind = cfg.interaction if hid is not None else "none"  # without HID there is nothing to attend to
     gate = LevelGate(d, L, cfg) if kind != "sum" else None
     if kind == "cross":
-        interaction = CrossAttend(backbone, L, pooling)
+        interaction = CrossAttend(backbone, L, pooling, cfg.cross_heads)
+    elif kind == "parallel":
+        interaction = ParallelCrossAttend(backbone, L, pooling, cfg.cross_heads)
     elif kind == "none":
         interaction = SideBySide(pooling)
     else:

@@ -6,13 +6,17 @@ Inputs at every position t (all attention is causal and never reads padding):
     gate    (B, T, L)       the level weights a_t of `LevelGate` (None for `SumOfViews`)
 Output: the streams the backbone encodes, [H~, S~] (or [S~] without H, [H + S] for the sum).
 
-    CrossAttend   A_l = LN(S_l + CrossAttn(S_l -> H)) per level; S~ = sum_l a_l A_l;
-                  H~ = LN(H + CrossAttn(H -> S~))
+    CrossAttend   serial (ours): A_l = LN(S_l + CrossAttn(S_l -> H)) per level; S~ = sum_l a_l A_l;
+                  H~ = LN(H + CrossAttn(H -> S~)): the HID stream reads the fused SID stream
+    ParallelCrossAttend   the method's routing, both paths side by side, no residual, no LN:
+                  H~ = sum_l a_l CrossAttn(S_l -> H)     (the gated SID->HID mix feeds the HID branch)
+                  S~ = CrossAttn(H -> mean_l S_l)        (HID->SID over the plain level mean feeds the SID branch)
     SideBySide    S~ = sum_l a_l S_l; H~ = H (no cross-attention)
     SumOfViews    one stream H + pool(S_1..S_L): the naive SID+HID sum
 
 Each also says how an item's two vectors are combined for scoring (`combine`): concatenated,
-except for the sum.
+except for the sum; and the scale of the streams it emits (`stream_scale`: the RMS of their
+entries at initialisation), so the backbone's positions can start at the same scale.
 """
 
 from __future__ import annotations
@@ -27,14 +31,26 @@ from h2rec.models.items import pool_levels
 
 
 class CrossAttention(nn.Module):
-    """Queries from one sequence attend to keys/values of another, then residual + LayerNorm."""
+    """Queries from one sequence attend to keys/values of another; then residual + LayerNorm,
+    or (`residual=False`) the attention output alone, which replaces the query sequence."""
 
-    def __init__(self, cfg: BackboneConfig):
+    def __init__(self, cfg: BackboneConfig, heads: int | None = None, residual: bool = True):
         super().__init__()
         d = cfg.hidden
-        self.heads, self.attn_dropout = cfg.heads, cfg.attn_dropout
+        self.heads, self.attn_dropout, self.residual = heads or cfg.heads, cfg.attn_dropout, residual
+        if d % self.heads:
+            raise ValueError(f"backbone.hidden ({d}) must be divisible by train.h2rec.cross_heads ({self.heads})")
         self.q, self.kv, self.proj = nn.Linear(d, d), nn.Linear(d, 2 * d), nn.Linear(d, d)
-        self.drop, self.ln = Dropout(cfg.dropout), nn.LayerNorm(d)
+        self.drop = Dropout(cfg.dropout)
+        self.ln = nn.LayerNorm(d) if residual else None
+
+    def reset_scale(self) -> None:
+        """Xavier-uniform projections and zero biases (nn.MultiheadAttention's initialisation):
+        the output keeps the scale of the values, so without the LayerNorm the stream stays at
+        the item vectors' scale instead of shrinking by the 0.02 of every small-normal layer."""
+        for lin in (self.q, self.kv, self.proj):
+            nn.init.xavier_uniform_(lin.weight)
+            nn.init.zeros_(lin.bias)
 
     def forward(self, query: torch.Tensor, source: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
         B, T, d = query.shape
@@ -42,8 +58,8 @@ class CrossAttention(nn.Module):
         # (B, T, 2d) -> (2, B, heads, T, d/heads): keys and values split in one view
         k, v = self.kv(source).view(B, T, 2, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         p = self.attn_dropout if self.training else 0.0
-        y = attention(q, k, v, allowed[:, None], p)
-        return self.ln(query + self.drop(self.proj(y.transpose(1, 2).reshape(B, T, d))))
+        y = self.drop(self.proj(attention(q, k, v, allowed[:, None], p).transpose(1, 2).reshape(B, T, d)))
+        return self.ln(query + y) if self.residual else y
 
 
 class LevelGate(nn.Module):
@@ -95,23 +111,34 @@ def mix_levels(gate: torch.Tensor, levels: list[torch.Tensor], pooling: str) -> 
 
 
 class SideBySide(nn.Module):
+    stream_scale: float | None = None  # None: the item vectors' scale (no LayerNorm on the way)
+
     def __init__(self, pooling: str):
         super().__init__()
         self.pooling = pooling
 
+    def init_weights(self) -> None:
+        """Called after the model-wide small-normal initialisation; only what differs from it."""
+
     def forward(self, H, levels, gate, mask) -> list[torch.Tensor]:
         S = mix_levels(gate, levels, self.pooling)
         return [S] if H is None else [H, S]
+
+    def sid_stream(self, H, levels, gate, mask) -> torch.Tensor:
+        """S~ alone (the soft L_mask re-encodes only the SID branch): forward(...)[-1], cheaper."""
+        return mix_levels(gate, levels, self.pooling)
 
     def combine(self, hid: torch.Tensor, sid: torch.Tensor) -> torch.Tensor:
         return torch.cat([hid, sid], dim=-1)
 
 
 class CrossAttend(SideBySide):
-    def __init__(self, cfg: BackboneConfig, levels: int, pooling: str):
+    stream_scale = 1.0  # both streams leave through a LayerNorm
+
+    def __init__(self, cfg: BackboneConfig, levels: int, pooling: str, heads: int | None = None):
         super().__init__(pooling)
-        self.sid_reads_hid = nn.ModuleList(CrossAttention(cfg) for _ in range(levels))
-        self.hid_reads_sid = CrossAttention(cfg)
+        self.sid_reads_hid = nn.ModuleList(CrossAttention(cfg, heads) for _ in range(levels))
+        self.hid_reads_sid = CrossAttention(cfg, heads)
 
     def forward(self, H, levels, gate, mask) -> list[torch.Tensor]:
         allowed = attention_mask(mask)
@@ -119,8 +146,38 @@ class CrossAttend(SideBySide):
         S = mix_levels(gate, levels, self.pooling)
         return [self.hid_reads_sid(H, S, allowed), S]
 
+    def sid_stream(self, H, levels, gate, mask) -> torch.Tensor:
+        allowed = attention_mask(mask)
+        return mix_levels(gate, [ca(s, H, allowed) for ca, s in zip(self.sid_reads_hid, levels)], self.pooling)
+
+
+class ParallelCrossAttend(SideBySide):
+    def __init__(self, cfg: BackboneConfig, levels: int, pooling: str, heads: int | None = None):
+        super().__init__(pooling)
+        self.sid_reads_hid = nn.ModuleList(CrossAttention(cfg, heads, residual=False) for _ in range(levels))
+        self.hid_reads_sid = CrossAttention(cfg, heads, residual=False)
+
+    def init_weights(self) -> None:
+        for ca in [*self.sid_reads_hid, self.hid_reads_sid]:
+            ca.reset_scale()
+
+    def forward(self, H, levels, gate, mask) -> list[torch.Tensor]:
+        allowed = attention_mask(mask)
+        H_mix = mix_levels(gate, [ca(s, H, allowed) for ca, s in zip(self.sid_reads_hid, levels)], "mean")
+        return [H_mix, self.sid_stream(H, levels, gate, mask, allowed)]
+
+    def sid_stream(self, H, levels, gate, mask, allowed: torch.Tensor | None = None) -> torch.Tensor:
+        allowed = attention_mask(mask) if allowed is None else allowed
+        S_pooled = pool_levels(levels, self.pooling)  # the plain level mean (the item's SID vector)
+        return self.hid_reads_sid(H, S_pooled, allowed)
+
 
 class SumOfViews(nn.Module):
+    stream_scale: float | None = None
+
+    def init_weights(self) -> None:
+        pass
+
     def __init__(self, pooling: str):
         super().__init__()
         self.pooling = pooling

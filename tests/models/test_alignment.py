@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from h2rec.models.alignment import positive_weights, two_way_infonce, weighted_infonce
+from h2rec.models.alignment import positive_weights, soft_contrastive, soft_targets, two_way_infonce, weighted_infonce
 
 torch.set_num_threads(1)
 
@@ -81,3 +81,40 @@ def test_gradients_pull_views_together():
     sim = F.normalize(a.detach(), dim=-1) @ F.normalize(b, dim=-1).T
     assert after < before
     assert torch.equal(sim.argmax(1), torch.arange(6))  # every item now closest to its own other view
+
+
+def reference_soft_contrastive(x, y, t):
+    """The method's L_mask, element by element: raw dot products, soft targets, both directions."""
+    n = len(x)
+    dot = lambda a, b: float(a @ b)  # noqa: E731
+    sim = [[(dot(x[i], x[j]) + dot(y[i], y[j])) / 2 * t for j in range(n)] for i in range(n)]
+    target = [[math.exp(s) / sum(math.exp(v) for v in row) for s in row] for row in sim]
+    total = 0.0
+    for direction in ((x, y), (y, x)):
+        a, b = direction
+        for i in range(n):
+            logits = [dot(a[i], b[j]) / t for j in range(n)]
+            log_z = math.log(sum(math.exp(v) for v in logits))
+            total += -sum(target[i][j] * (logits[j] - log_z) for j in range(n))
+    return total / (2 * n)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(2, 6), seed=st.integers(0, 10_000), t=st.sampled_from([0.5, 1.0, 2.0]))
+def test_soft_contrastive_matches_the_formula(n, seed, t):
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(n, 3, generator=g), torch.randn(n, 3, generator=g)
+    assert math.isclose(float(soft_contrastive(x, y, t)), reference_soft_contrastive(x, y, t), rel_tol=1e-4, abs_tol=1e-5)
+
+
+def test_soft_contrastive_on_layernorm_scale_vectors_falls_far_below_chance():
+    """At norm sqrt(d) the raw logits are sharp: matched views score near the targets' entropy,
+    far below log(N), while unrelated views stay above it; the targets carry no gradient."""
+    g = torch.Generator().manual_seed(0)
+    n, d = 64, 64
+    x = F.layer_norm(torch.randn(n, d, generator=g), (d,))
+    matched = float(soft_contrastive(x, x + 0.1 * torch.randn(n, d, generator=g), 1.0))
+    unrelated = float(soft_contrastive(x, F.layer_norm(torch.randn(n, d, generator=g), (d,)), 1.0))
+    assert matched < 0.1 * math.log(n) and unrelated > math.log(n)
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    assert soft_targets(a, b, 1.0).requires_grad is False

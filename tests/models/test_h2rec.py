@@ -8,7 +8,8 @@ import torch
 from h2rec.config import BackboneConfig, H2RecConfig, PreprocessConfig
 from h2rec.data.sequences import Batch, SeqDataset
 from h2rec.data.split import prepare
-from h2rec.models.backbone import SASRecEncoder
+from h2rec.models.alignment import soft_contrastive
+from h2rec.models.backbone import SASRecEncoder, attention_mask
 from h2rec.models.h2rec import H2Rec, make_h2rec
 from h2rec.models.losses import NextItemLoss
 from h2rec.models.sasrec import SASRec
@@ -59,6 +60,7 @@ SHORT, LONG = [4, 9], [1, 2, 3, 5, 6, 7, 8, 10, 11]
         (H2RecConfig(interaction="sum"), 16),
         (H2RecConfig(interaction="none"), 32),
         (H2RecConfig(shared_backbone=False), 32),
+        (H2RecConfig(interaction="parallel", cross_heads=4), 32),
     ],
 )
 def test_shapes(cfg, dim):
@@ -72,7 +74,9 @@ def test_shapes(cfg, dim):
     assert torch.allclose(m.predict(b, torch.tensor([3, 7])), scores[:, [3, 7]], atol=1e-5)
 
 
-@pytest.mark.parametrize("cfg", [H2RecConfig(), H2RecConfig(branches="sid"), H2RecConfig(interaction="sum")])
+@pytest.mark.parametrize(
+    "cfg", [H2RecConfig(), H2RecConfig(branches="sid"), H2RecConfig(interaction="sum"), H2RecConfig(interaction="parallel")]
+)
 def test_padding_and_batch_mates_never_change_a_users_scores(cfg):
     m = make(cfg)
     alone = m.full_sort_predict(batch([SHORT]))
@@ -91,8 +95,9 @@ def test_padding_and_batch_mates_never_change_a_users_scores(cfg):
     assert torch.allclose(before, after, atol=1e-5)
 
 
-def test_future_items_never_change_earlier_states():
-    m = make()
+@pytest.mark.parametrize("cfg", [H2RecConfig(), H2RecConfig(interaction="parallel")])
+def test_future_items_never_change_earlier_states(cfg):
+    m = make(cfg)
     a = m.sequence_states(batch([LONG]))
     changed = LONG[:4] + [20, 21, 22, 23, 24]
     b = m.sequence_states(batch([changed]))
@@ -150,7 +155,7 @@ def test_default_model_logs_all_three_terms_and_each_reaches_its_parameters():
     extra = m.extra_losses(b, states, gate)
     assert set(extra) == {"code", "mask"}
     extra["mask"].backward(retain_graph=True)
-    assert m.mask_vector.grad is not None and m.mask_vector.grad.abs().sum() > 0
+    assert m.mask_vectors.grad is not None and m.mask_vectors.grad.abs().sum() > 0
     m.zero_grad()
     extra["code"].backward()
     assert m.hid.weight.grad.abs().sum() > 0 and m.sid.levels[0].weight.grad.abs().sum() > 0
@@ -175,7 +180,7 @@ def test_switches_remove_parameters():
     full = make()
     d = BACKBONE.hidden
     no_mask = make(H2RecConfig(lambda_mask=0.0))
-    assert no_mask.mask_vector is None and n_params(full) - n_params(no_mask) == d
+    assert no_mask.mask_vectors is None and n_params(full) - n_params(no_mask) == full.levels * d
     no_gate = make(H2RecConfig(gate="mean"))
     assert no_gate.gate.mlp is None and n_params(full) - n_params(no_gate) == n_params(full.gate.mlp)
     assert torch.allclose(no_gate.user_gate(batch([LONG])), torch.full((1, 3), 1 / 3))
@@ -208,14 +213,73 @@ def test_mask_loss_masks_the_lowest_gated_half():
     seen = {}
     original = m._encode
 
-    def spy(b, masked=None, gate=None):
+    def spy(b, masked=None, gate=None, sid_only=False):
         if masked is not None:
             seen["masked"] = masked.clone()
-        return original(b, masked, gate)
+        return original(b, masked, gate, sid_only)
 
     m._encode = spy
     train_terms(m, ROWS)
     assert torch.equal(seen["masked"], torch.tensor([[False, False, True]] * 3))  # one of three levels: the finest
+
+
+def test_soft_mask_loss_contrasts_the_sid_branch_on_raw_dot_products():
+    """The method's L_mask: u_S masked vs unmasked, soft targets, one mask vector per level."""
+    cfg = H2RecConfig(gate="prior", mask_users=0, mask_loss="soft")
+    m = make(cfg)
+    m.train()
+    b = batch(ROWS)
+    b.targets = torch.where(b.items != 0, (b.items % N_ITEMS) + 1, 0)
+    states, gate = m.encode_sequences(b)
+    loss = m.mask_loss(b, states, gate)
+    # the same loss from its parts: the SID stream alone, re-encoded with the finest level masked
+    masked = torch.tensor([[False, False, True]] * 3)
+    u_masked = m._encode(b, masked, gate, sid_only=True)[0][torch.arange(3), b.last]
+    u = states[torch.arange(3), b.last, BACKBONE.hidden :]
+    assert torch.allclose(loss, soft_contrastive(u_masked, u, 1.0), atol=1e-5)
+    loss.backward()
+    grads = m.mask_vectors.grad.abs().sum(1)
+    assert grads[2] > 0 and grads[0] == 0 and grads[1] == 0  # only the masked (finest) level's vector
+    assert m.hid.weight.grad.abs().sum() > 0  # u_S reads the HID sequence through the cross-attention
+
+
+def test_one_shared_mask_vector_of_an_old_checkpoint_loads_into_every_level():
+    m = make()
+    state = m.state_dict()
+    shared = torch.randn(BACKBONE.hidden)
+    state["mask_vector"] = shared
+    del state["mask_vectors"]
+    m.load_state_dict(state)
+    assert torch.equal(m.mask_vectors.data, shared.expand(3, -1))
+
+
+def test_parallel_routing_is_the_gated_sid_to_hid_mix_and_hid_to_sid_over_the_level_mean():
+    m = make(H2RecConfig(interaction="parallel", cross_heads=4))
+    b = batch([SHORT, LONG])
+    H, levels = m.hid_vectors(b.items), m.sid.level_vectors(b.items)
+    gate = m.gate(H, b.mask)
+    inter = m.interaction
+    allowed = attention_mask(b.mask)
+    hid_stream = sum(gate[..., l, None] * inter.sid_reads_hid[l](levels[l], H, allowed) for l in range(3))
+    sid_stream = inter.hid_reads_sid(H, torch.stack(levels).mean(0), allowed)
+    got = inter(H, levels, gate, b.mask)
+    assert torch.allclose(got[0], hid_stream, atol=1e-6) and torch.allclose(got[1], sid_stream, atol=1e-6)
+    assert inter.hid_reads_sid.heads == 4 and inter.hid_reads_sid.ln is None  # no residual, no LayerNorm
+    # xavier-initialised projections keep the streams at the item vectors' scale
+    real = b.mask
+    ratio = (got[1][real].pow(2).mean().sqrt() / levels[0][real].pow(2).mean().sqrt()).detach()
+    assert 0.2 < float(ratio) < 5.0
+
+
+def test_matched_positions_start_at_the_streams_scale():
+    fixed = make(H2RecConfig())
+    matched = make(H2RecConfig(position_scale="matched"))
+    assert float(fixed.backbone.pos.weight.detach().std()) == pytest.approx(0.02, rel=0.3)
+    assert float(matched.backbone.pos.weight.detach().std()) == pytest.approx(
+        1.0, rel=0.3
+    )  # the serial streams leave a LayerNorm
+    parallel = make(H2RecConfig(interaction="parallel", position_scale="matched"))
+    assert float(parallel.backbone.pos.weight.detach().std()) == pytest.approx(0.02, rel=0.3)  # already at the item scale
 
 
 # -- cold start ------------------------------------------------------------------------------------
@@ -357,3 +421,14 @@ def test_pca_and_codebook_initialisation():
     for emb, expected in zip(m.sid.levels, pca_project(books, 16)):
         assert np.allclose(emb.weight[1:].detach().numpy(), expected, atol=1e-6)
     assert (m.hid.weight[0] == 0).all() and all((e.weight[0] == 0).all() for e in m.sid.levels)
+
+
+@pytest.mark.parametrize("interaction", ["cross", "parallel", "none"])
+def test_the_sid_stream_alone_is_the_last_stream_of_the_full_interaction(interaction):
+    m = make(H2RecConfig(interaction=interaction))
+    b = batch([SHORT, LONG])
+    H, levels = m.hid_vectors(b.items), m.sid.level_vectors(b.items)
+    gate = m.gate(H, b.mask)
+    assert torch.allclose(
+        m.interaction.sid_stream(H, levels, gate, b.mask), m.interaction(H, levels, gate, b.mask)[-1], atol=1e-6
+    )
