@@ -24,6 +24,8 @@ Outputs, in --out (default docs/results/):
                         p-value; cold targets, learned gate, list diversity when logged; the
                         ablation table (change against `h2rec`) when the ablation sweep ran.
   <dataset>_groups.png  test NDCG@10 (full ranking) by target popularity group, per model.
+  <dataset>_mechanisms.png  the learned gate by user length and by target popularity, and the
+                        tail share and coverage of every model's top-10 lists (when logged).
   summary.json          {"rows": [{dataset, protocol, grouping, group, metric, model, mean, std,
                         seeds}], "comparisons": [{dataset, protocol, grouping, group, metric,
                         model, baseline, rel_gain, p_value}]}; `model` is the variant name,
@@ -33,7 +35,8 @@ Outputs, in --out (default docs/results/):
 
 Metric names are those of the evaluate stage: `<protocol>/<group>/<metric>`, e.g.
 `full/tail/ndcg_10` or `sampled100/head/hr_10`; `full/cold/...` and `cold_cases` for test
-targets never seen in training; `gate/<all|short|long>/level_<l>` for H2Rec's mean gate.
+targets never seen in training; `gate/<group>/level_<l>` for H2Rec's mean gate by user
+length (all, short, long) and by the target's popularity (head, tail, bucket_<b>).
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ PAPER_GROUPING = (
     "head: >= evaluate.paper_groups.ts_item occurrences over whole sequences; short: < ts_user items before the target"
 )
 METRIC_KEY = re.compile(r"^(full|sampled100)/([^/]+)/([^/]+)$")
-GATE_KEY = re.compile(r"^gate/(all|short|long)/level_(\d+)$")
+GATE_KEY = re.compile(r"^gate/(all|short|long|head|tail|bucket_\d+)/level_(\d+)$")
 COLD_CASES = "cold_cases"
 
 TABLE_GROUPS = ["overall", "head", "tail", "short", "long"]
@@ -136,10 +139,12 @@ def main(args: argparse.Namespace) -> int:
     for dataset in sorted(runs["dataset"].unique()):
         frame = runs[runs["dataset"] == dataset]
         plot = plot_groups(frame, dataset, args.out / f"{dataset}_groups.png")
+        mechanisms = plot_mechanisms(frame, dataset, args.out / f"{dataset}_mechanisms.png")
+        link = f"\n![{dataset}: learned gate and top-10 lists]({mechanisms.name})\n" if mechanisms else ""
         trials = tuning[tuning["dataset"] == dataset] if tuning is not None else None
         curve = plot_tuning(trials, dataset, args.out / f"{dataset}_tuning.png") if trials is not None and len(trials) else None
         with atomic_path(args.out / f"{dataset}.md") as tmp:
-            tmp.write_text(dataset_page(frame, dataset, args.baselines, plot) + tuning_section(trials, curve))
+            tmp.write_text(dataset_page(frame, dataset, args.baselines, plot) + link + tuning_section(trials, curve))
         print(f"wrote {args.out / f'{dataset}.md'}" + (f" and {plot.name}" if plot else ""))
     print(f"wrote {args.out / 'summary.json'} ({len(runs)} runs)")
     return 0
@@ -449,16 +454,26 @@ def gate_table(frame: pd.DataFrame) -> list[str]:
     levels = sorted({int(GATE_KEY.match(c).group(2)) for c in keys})
     body = []
     for v in variants_of(frame):
-        for users in ("all", "short", "long"):
+        for users in gate_groups(keys):
             cols = [values(frame, v, f"gate/{users}/level_{l}") for l in levels]
             if any(len(c) for c in cols):
                 body.append([label(v), users, *(f"{c.mean():.3f}" if len(c) else "" for c in cols), str(max(map(len, cols)))])
     return [
         "## Learned gate (mean weight per SID level over test users, coarse level first)",
         "",
+        "Users by history length (all, short, long) and by the popularity of the item they pick next",
+        "(head, tail; bucket_0 = least popular).",
+        "",
         *table(["model", "users", *(f"level {l}" for l in levels), "seeds"], body),
         "",
     ]
+
+
+def gate_groups(keys: list[str]) -> list[str]:
+    """The user groups of the gate keys, in reading order: all, short, long, head, tail, buckets."""
+    present = {GATE_KEY.match(k).group(1) for k in keys}
+    order = ["all", "short", "long", "head", "tail"]
+    return [g for g in order if g in present] + sorted(present - set(order), key=natural)
 
 
 def diversity_table(frame: pd.DataFrame, variants: list[str]) -> list[str]:
@@ -597,6 +612,58 @@ def plot_tuning(trials: pd.DataFrame, dataset: str, path: Path) -> Path | None:
 
 
 # -- plot ------------------------------------------------------------------------------------
+def plot_mechanisms(frame: pd.DataFrame, dataset: str, path: Path) -> Path | None:
+    """Left: the learned gate per SID level by user group (one line per gated model). Right:
+    tail share and coverage of the top-10 lists per model. None when neither was logged."""
+    gate_keys = [c for c in frame.columns if GATE_KEY.match(c)]
+    variants = split_variants(frame)[0]
+    lists = [c for c in ("full/overall/tail_share_10", "full/overall/coverage_10") if c in frame.columns]
+    if not variants or not (gate_keys or lists):
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+    groups = gate_groups(gate_keys)
+    levels = sorted({int(GATE_KEY.match(c).group(2)) for c in gate_keys})
+    styles = ["-", "--", ":", "-."]
+    for v in variants:
+        for l in levels:
+            means = [values(frame, v, f"gate/{g}/level_{l}") for g in groups]
+            if not any(len(m) for m in means):
+                continue
+            ys = [m.mean() if len(m) else np.nan for m in means]
+            left.plot(groups, ys, styles[l % len(styles)], marker="o", label=f"{LABELS.get(v, v)} level {l}")
+    left.set_ylabel("mean gate weight")
+    left.set_title("learned gate by user group (level 0 = coarsest)")
+    if left.lines:
+        left.legend(fontsize=7)
+    width = 0.8 / max(1, len(lists))
+    for i, c in enumerate(lists):
+        stats = [mean_std(x) if len(x := values(frame, v, c)) else (np.nan, None) for v in variants]
+        right.bar(
+            np.arange(len(variants)) + i * width,
+            [m for m, _ in stats],
+            width,
+            yerr=[s or 0 for _, s in stats],
+            label=c.split("/")[-1],
+        )
+    right.set_xticks(
+        np.arange(len(variants)) + width * (len(lists) - 1) / 2, [LABELS.get(v, v) for v in variants], rotation=30, ha="right"
+    )
+    right.set_title("top-10 lists (full ranking)")
+    if lists:
+        right.legend(fontsize=8)
+    fig.suptitle(f"{dataset}: what the mechanisms do; mean over seeds")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
+
+
 def plot_groups(frame: pd.DataFrame, dataset: str, path: Path) -> Path | None:
     """Bars of full-ranking NDCG@10 per popularity group (bucket0 = least popular), one per model."""
     buckets = sorted({c.split("/")[1] for c in frame.columns if re.match(r"^full/bucket\d+/ndcg_10$", c)}, key=natural)

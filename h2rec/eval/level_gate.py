@@ -1,7 +1,10 @@
-"""What H2Rec's learned level gate does: its mean weights per SID level, by user length.
+"""What H2Rec's learned level gate does: its mean weights per SID level, by user length and by
+the popularity of the item the user goes on to pick.
 
-Keys `gate/<group>/level_<l>` (level 0 = coarsest) for the groups all, short and long users,
-read at each test user's last history item. Models without a gate report nothing.
+Keys `gate/<group>/level_<l>` (level 0 = coarsest), read at each user's last history item
+before the split's target, for the groups all, short and long users, head and tail targets,
+and `bucket_<b>` (the five popularity buckets of the target, 0 = least popular). Models
+without a gate report nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +29,11 @@ def mean_level_gate(
     gate = np.concatenate([model.user_gate(data.eval_batch(c, split, max_len, padding).to(device)).cpu().numpy() for c in chunks])
     model.train(was_training)
     out: dict[str, float] = {}
-    for group, rows in (("all", slice(None)), ("short", ~data.is_long), ("long", data.is_long)):
+    target = data.targets(split)  # (U,) the item each user picks next
+    groups = [("all", slice(None)), ("short", ~data.is_long), ("long", data.is_long)]
+    groups += [("head", data.is_head[target]), ("tail", ~data.is_head[target])]
+    groups += [(f"bucket_{b}", data.bucket[target] == b) for b in np.unique(data.bucket[target])]
+    for group, rows in groups:
         part = gate[rows]
         if len(part):
             out.update({f"gate/{group}/level_{l}": float(v) for l, v in enumerate(part.mean(0))})

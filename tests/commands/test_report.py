@@ -73,7 +73,11 @@ def make_store(root: Path) -> dict[tuple[str, int], dict[str, float]]:
             metrics = eval_metrics(level, rng)
             if variant == "h2rec":
                 metrics.update(
-                    {f"gate/{u}/level_{l}": w for u in ("all", "short", "long") for l, w in enumerate((0.5, 0.3, 0.2))}
+                    {
+                        f"gate/{u}/level_{l}": w
+                        for u in ("all", "short", "long", "tail", "bucket_0")
+                        for l, w in enumerate((0.5, 0.3, 0.2))
+                    }
                 )
             tags = {
                 "mlflow.parentRunId": parent,
@@ -143,6 +147,9 @@ def test_report_summarises_the_runs(store, tmp_path):
         assert title in page
     assert "## Ablations" not in page  # no ablation sweep ran
     assert (out / "scientific_groups.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "scientific_mechanisms.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| `h2rec`: H2Rec | tail | 0.500 | 0.300 | 0.200 | 3 |" in page and "| `h2rec`: H2Rec | bucket_0 |" in page
+    assert "(scientific_mechanisms.png)" in page
 
 
 def test_the_export_alone_rebuilds_the_same_summary(store, tmp_path):
