@@ -80,6 +80,17 @@ METRIC_ORDER = ["hr_5", "ndcg_5", "hr_10", "ndcg_10", "hr_20", "ndcg_20"]
 MODEL_ORDER = ["pop", "sasrec", "sid_sasrec", "h2rec"]
 REFERENCE = "h2rec"  # what the ablations are compared with
 ABLATION_SWEEP = "ablation"
+# Sweeps that answer one question each get a table of their own instead of rows in the main
+# tables: title, and each variant's reference (a mapping; variants it lacks are compared with
+# REFERENCE, or with nothing when they are a reference themselves).
+SIDE_SWEEPS = {
+    ABLATION_SWEEP: ("Ablations", {}),
+    "fidelity": ("The method's version of each mechanism (experiments/fidelity.yaml, docs/method.md)", {}),
+    "windows": (
+        "Whole histories and the minimum epoch count (experiments/windows.yaml)",
+        {"len3_windows": "len3_last_window", "len3_last_window": None, "min_epochs20": "min_epochs0", "min_epochs0": None},
+    ),
+}
 LABELS = {
     "pop": "Popularity",
     "sasrec": "SASRec (HID)",
@@ -212,10 +223,11 @@ def run_record(run) -> dict | None:
 
 
 def is_exported(name: str) -> bool:
-    return bool(METRIC_KEY.match(name) or GATE_KEY.match(name)) or name in (COLD_CASES, WALL)
+    return bool(METRIC_KEY.match(name) or GATE_KEY.match(name)) or name in (COLD_CASES, WALL, BEST_EPOCH)
 
 
 WALL = "wall_s"  # the run's wall-clock seconds (training and evaluation)
+BEST_EPOCH = "best_epoch"  # the training epoch whose checkpoint was evaluated
 
 
 def fetch_trials(experiment: str) -> pd.DataFrame:
@@ -400,8 +412,36 @@ def table(header: list[str], body: list[list[str]]) -> list[str]:
 def split_variants(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
     """(main-table variants, ablation variants): the ablation sweep's variants other than the reference."""
     ablation = set(frame.loc[frame["sweep"] == ABLATION_SWEEP, "variant"]) - {REFERENCE}
+    side = set(frame.loc[frame["sweep"].isin(SIDE_SWEEPS), "variant"]) - {REFERENCE}
     variants = variants_of(frame)
-    return [v for v in variants if v not in ablation], [v for v in variants if v in ablation]
+    return [v for v in variants if v not in side], [v for v in variants if v in ablation]
+
+
+def side_tables(frame: pd.DataFrame) -> list[str]:
+    """One table per side sweep other than the ablation (which has `ablation_table`)."""
+    compared = [k for k in (f"full/{g}/ndcg_10" for g in ("overall", "head", "tail")) if k in frame.columns]
+    keys = compared + [k for k in ("sampled100/overall/ndcg_10", BEST_EPOCH, WALL) if k in frame.columns]
+    show = lambda x, k: (
+        cell(x) if "/" in k else (f"{x.mean():.1f}" + (f" ± {x.std(ddof=1):.1f}" if len(x) > 1 else "") if len(x) else "")
+    )  # noqa: E731
+    out = []
+    for sweep, (title, refs) in SIDE_SWEEPS.items():
+        mine = [v for v in variants_of(frame) if v in set(frame.loc[frame["sweep"] == sweep, "variant"])]
+        if sweep == ABLATION_SWEEP or not mine or not compared:
+            continue
+        body = []
+        for v in mine:
+            ref = refs.get(v, REFERENCE if v != REFERENCE else None)
+            ref = ref if ref in set(frame["variant"]) else None
+            gains = [gain_cell(values(frame, v, k), values(frame, ref, k)) if ref else "" for k in compared]
+            seeds = str(len(values(frame, v, keys[0])))
+            body.append([label(v), *(show(values(frame, v, k), k) for k in keys), f"`{ref}`" if ref else "", *gains, seeds])
+        names = {BEST_EPOCH: "best epoch", WALL: "run seconds"}
+        header = ["variant", *(names.get(k, k.replace("/", " ").replace("ndcg_10", "NDCG@10")) for k in keys), "against"]
+        header += [f"Δ {k.split('/')[1]}" for k in compared] + ["seeds"]
+        out += [f"## {title}", "", "Test; Δ = relative change against the variant in `against`, Welch p-value over seeds.", ""]
+        out += [*table(header, body), ""]
+    return out
 
 
 def main_tables(
@@ -543,7 +583,7 @@ def dataset_page(frame: pd.DataFrame, dataset: str, baselines: list[str], plot: 
     for protocol in PROTOCOLS:
         lines += main_tables(frame, protocol, main_variants, baselines, grouping="paper")
     lines += cold_table(frame, main_variants) + gate_table(frame) + diversity_table(frame, main_variants)
-    lines += ablation_table(frame, ablations)
+    lines += ablation_table(frame, ablations) + side_tables(frame)
     if plot is not None:
         lines += [f"![{dataset}: NDCG@10 by popularity group]({plot.name})", ""]
     return "\n".join(lines)

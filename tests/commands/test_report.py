@@ -182,6 +182,26 @@ def test_ablation_table_when_the_ablation_sweep_ran(tmp_path, monkeypatch):
     assert [r["model"] for r in tail] == ["h2rec"]  # no_gate did not log it
 
 
+def test_side_sweeps_get_their_own_table_against_their_references(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rows = ["dataset,sweep,variant,model,seed,run_id,full/overall/ndcg_10,best_epoch"]
+    for seed in SEEDS:
+        rows += [
+            f"scientific,windows,len3_last_window,sasrec,{seed},a{seed},0.05{seed},1{seed}",
+            f"scientific,windows,len3_windows,sasrec,{seed},b{seed},0.06{seed},2{seed}",
+            f"scientific,main,sasrec,sasrec,{seed},c{seed},0.07{seed},3{seed}",
+        ]
+    (tmp_path / "docs" / "results").mkdir(parents=True)
+    (tmp_path / "docs" / "results" / "runs.csv").write_text("\n".join(rows) + "\n")
+    assert cli(["report", "--from-export", "--baselines", "sasrec"]) == 0
+    page = (tmp_path / "docs" / "results" / "scientific.md").read_text()
+    main, side = page.split("## Whole histories and the minimum epoch count")
+    assert "len3" not in main.split("## Test, sampled")[0]  # not among the main table's models
+    row = next(line for line in side.splitlines() if line.startswith("| `len3_windows`"))
+    assert "`len3_last_window`" in row and "+19.6%" in row  # 0.061 / 0.051 - 1
+    assert "| 21.0 ± 1.0 |" in row  # best epoch kept from the export
+
+
 def test_no_runs_is_a_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
