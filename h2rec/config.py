@@ -283,6 +283,7 @@ class TrainConfig(Section):
     loss: Literal["ce", "bce", "sampled_softmax"] = "ce"
     bce_negatives: int = Field(1, ge=1)  # negatives per position for `bce`
     softmax_negatives: int = Field(1024, ge=1)  # shared uniform negatives per batch, `sampled_softmax`
+    logit_adjustment: float = Field(0.0, ge=0.0)  # ours: tau of logits + tau * log(training frequency) in the ce loss (0 = off)
     padding: Literal["left", "right"] = "right"
     seed: int = 42
     batch_size: int = Field(256, ge=1)
@@ -305,6 +306,14 @@ class TrainConfig(Section):
     def stride(self) -> int | None:
         """window_stride in items (None: the last window only)."""
         return self.backbone.max_len if self.window_stride == "max_len" else self.window_stride
+
+    @model_validator(mode="after")
+    def _logit_adjustment_needs_ce(self) -> TrainConfig:
+        if self.logit_adjustment > 0 and self.loss != "ce":
+            raise ValueError(
+                f"logit_adjustment ({self.logit_adjustment}) works with loss ce only, not {self.loss!r}; set one of them"
+            )
+        return self
 
     eval_batch_size: int = Field(1024, ge=1)
     num_threads: int = Field(2, ge=1)  # 2 are 1.8x faster than 1 on idle cores (docs/harness.md)

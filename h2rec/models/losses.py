@@ -4,6 +4,12 @@ Every loss takes `h` (N, d): one user state per training position, `targets` (N,
 in 1..I, and `item_vectors(ids)`: the model's item vectors for an id tensor, or for the whole
 catalogue 0..I when given None. Negatives come from torch's global generator, which the
 trainer seeds, so a run is reproducible.
+
+Logit adjustment (ours, `train.logit_adjustment` = tau > 0; Menon et al., "Long-tail learning
+via logit adjustment", ICLR 2021): the full softmax trains on logits + tau * log(prior_i),
+prior = the items' training frequencies, while scoring uses the plain logits. A popular item
+gets part of its training logit for free, so the learned scores need not carry its
+popularity: at inference the tail is no longer outranked by popularity alone.
 """
 
 from __future__ import annotations
@@ -21,12 +27,16 @@ LossKind = Literal["ce", "bce", "sampled_softmax"]
 CE_CHUNK = 256  # positions per logits block: (256 x I) floats stay in cache for I ~ 10^4
 
 
-def full_softmax(h: torch.Tensor, targets: torch.Tensor, item_vectors: ItemVectors) -> torch.Tensor:
-    """Cross-entropy over the whole catalogue (the padding item 0 is not a class)."""
+def full_softmax(
+    h: torch.Tensor, targets: torch.Tensor, item_vectors: ItemVectors, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Cross-entropy over the whole catalogue (the padding item 0 is not a class); `bias` (I,)
+    is added to every row of logits (logit adjustment)."""
     table = item_vectors(None)[1:]
     if not (h.requires_grad or table.requires_grad):
-        return F.cross_entropy(h @ table.T, targets - 1)
-    return ChunkedSoftmaxCE.apply(h, table, targets - 1, CE_CHUNK)
+        logits = h @ table.T
+        return F.cross_entropy(logits if bias is None else logits + bias, targets - 1)
+    return ChunkedSoftmaxCE.apply(h, table, targets - 1, CE_CHUNK, bias)
 
 
 class ChunkedSoftmaxCE(torch.autograd.Function):
@@ -41,13 +51,15 @@ class ChunkedSoftmaxCE(torch.autograd.Function):
 
     @staticmethod
     @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)  # logits in fp32 under bf16 autocast
-    def forward(ctx, h: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, chunk: int) -> torch.Tensor:
+    def forward(
+        ctx, h: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, chunk: int, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
         grad_h, grad_table = torch.empty_like(h), torch.zeros_like(table)
         total = torch.zeros((), dtype=torch.float64, device=h.device)
         for s in range(0, len(h), chunk):
             hs, ts = h[s : s + chunk], targets[s : s + chunk]
             rows = torch.arange(len(ts), device=h.device)
-            logits = hs @ table.T
+            logits = hs @ table.T if bias is None else torch.addmm(bias, hs, table.T)
             target_logit = logits[rows, ts]
             top = logits.amax(1, keepdim=True)
             e = logits.sub_(top).exp_()  # in place: no second (chunk, I) buffer
@@ -66,7 +78,7 @@ class ChunkedSoftmaxCE(torch.autograd.Function):
     def backward(ctx, grad_out: torch.Tensor):
         grad_h, grad_table = ctx.saved_tensors
         scale = grad_out / max(ctx.n, 1)
-        return grad_h * scale, grad_table * scale, None, None
+        return grad_h * scale, grad_table * scale, None, None, None
 
 
 def bce_sampled(h: torch.Tensor, targets: torch.Tensor, item_vectors: ItemVectors, n_items: int, n_neg: int) -> torch.Tensor:
@@ -96,17 +108,38 @@ def sampled_softmax(h: torch.Tensor, targets: torch.Tensor, item_vectors: ItemVe
 
 
 class NextItemLoss:
-    """The loss selected in params (`train.loss`), bound to its options."""
+    """The loss selected in params (`train.loss`), bound to its options.
 
-    def __init__(self, kind: LossKind, n_items: int, bce_negatives: int = 1, softmax_negatives: int = 1024):
+    `log_prior` (I,): log training frequency of items 1..I, with `logit_adjustment` > 0 (ce only).
+    """
+
+    def __init__(
+        self,
+        kind: LossKind,
+        n_items: int,
+        bce_negatives: int = 1,
+        softmax_negatives: int = 1024,
+        logit_adjustment: float = 0.0,
+        log_prior: torch.Tensor | None = None,
+    ):
         self.kind, self.n_items = kind, n_items
         self.bce_negatives, self.softmax_negatives = bce_negatives, softmax_negatives
+        if logit_adjustment > 0 and (kind != "ce" or log_prior is None):
+            raise ValueError("logit adjustment needs train.loss ce and the items' training counts")
+        self.bias = logit_adjustment * log_prior if logit_adjustment > 0 else None  # (I,)
 
     def __call__(self, h: torch.Tensor, targets: torch.Tensor, item_vectors: ItemVectors) -> torch.Tensor:
         if self.kind == "ce":
-            return full_softmax(h, targets, item_vectors)
+            bias = None if self.bias is None else self.bias.to(device=h.device, dtype=h.dtype)
+            return full_softmax(h, targets, item_vectors, bias)
         if self.kind == "bce":
             return bce_sampled(h, targets, item_vectors, self.n_items, self.bce_negatives)
         if self.kind == "sampled_softmax":
             return sampled_softmax(h, targets, item_vectors, self.n_items, self.softmax_negatives)
         raise ValueError(f"unknown loss {self.kind!r}")
+
+
+def log_prior(train_count, smoothing: float = 1.0) -> torch.Tensor:
+    """(I,) log of the items' smoothed training frequencies, from counts (I+1,) with 0 = padding."""
+    counts = torch.as_tensor(train_count[1:], dtype=torch.float32) + smoothing
+    return (counts / counts.sum()).log()

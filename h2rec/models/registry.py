@@ -24,7 +24,7 @@ from h2rec.config import TrainConfig
 from h2rec.errors import ConfigError
 from h2rec.models.base import SequentialRecommender
 from h2rec.models.inputs import ModelInputs, Needs
-from h2rec.models.losses import NextItemLoss
+from h2rec.models.losses import NextItemLoss, log_prior
 
 Builder = Callable[[TrainConfig, ModelInputs], SequentialRecommender]
 
@@ -63,8 +63,9 @@ def build_model(cfg: TrainConfig, inputs: ModelInputs) -> SequentialRecommender:
     return e.build(cfg, inputs)
 
 
-def make_loss(cfg: TrainConfig, n_items: int) -> NextItemLoss:
-    return NextItemLoss(cfg.loss, n_items, cfg.bce_negatives, cfg.softmax_negatives)
+def make_loss(cfg: TrainConfig, n_items: int, train_count=None) -> NextItemLoss:
+    prior = log_prior(train_count) if cfg.logit_adjustment > 0 and train_count is not None else None
+    return NextItemLoss(cfg.loss, n_items, cfg.bce_negatives, cfg.softmax_negatives, cfg.logit_adjustment, prior)
 
 
 def _text(cfg: TrainConfig, inputs: ModelInputs):
@@ -78,7 +79,7 @@ def _text(cfg: TrainConfig, inputs: ModelInputs):
 def _sasrec(cfg: TrainConfig, inputs: ModelInputs) -> SequentialRecommender:
     from h2rec.models.sasrec import SASRec
 
-    model = SASRec(inputs.data.n_items, cfg.backbone, make_loss(cfg, inputs.data.n_items))
+    model = SASRec(inputs.data.n_items, cfg.backbone, make_loss(cfg, inputs.data.n_items, inputs.data.train_count))
     if (text := _text(cfg, inputs)) is not None:
         model.items.init_from_text(text)
     return model
@@ -90,7 +91,9 @@ def _sid_sasrec(cfg: TrainConfig, inputs: ModelInputs) -> SequentialRecommender:
 
     sid, n = inputs.sid, inputs.data.n_items
     codebooks = sid.codebooks if cfg.sid.init == "codebooks" else None
-    return SIDSASRec(n, sid.codes, sid.cardinalities, cfg.backbone, cfg.sid, make_loss(cfg, n), codebooks=codebooks)
+    return SIDSASRec(
+        n, sid.codes, sid.cardinalities, cfg.backbone, cfg.sid, make_loss(cfg, n, inputs.data.train_count), codebooks=codebooks
+    )
 
 
 @register(
@@ -117,7 +120,7 @@ def _h2rec(cfg: TrainConfig, inputs: ModelInputs) -> SequentialRecommender:
         list(sid.cardinalities),
         cfg.backbone,
         hc,
-        make_loss(cfg, data.n_items),
+        make_loss(cfg, data.n_items, data.train_count),
         pooling=cfg.sid.pooling,
         train_count=data.train_count,
         cooccurrence=cooc,
@@ -144,7 +147,7 @@ def _llm_esr(cfg: TrainConfig, inputs: ModelInputs) -> SequentialRecommender:
         data.n_items,
         text,
         cfg.backbone,
-        make_loss(cfg, data.n_items),
+        make_loss(cfg, data.n_items, data.train_count),
         neighbours,
         data,
         cfg.llm_esr.alpha,

@@ -1,7 +1,7 @@
 import torch
 import torch.nn.functional as F
 
-from h2rec.models.losses import CE_CHUNK, NextItemLoss, bce_sampled, full_softmax, sampled_softmax
+from h2rec.models.losses import CE_CHUNK, NextItemLoss, bce_sampled, full_softmax, log_prior, sampled_softmax
 
 torch.set_num_threads(1)
 
@@ -56,3 +56,32 @@ def test_loss_kinds_dispatch():
     vec = lambda ids: table if ids is None else table[ids]  # noqa: E731
     for kind in ("ce", "bce", "sampled_softmax"):
         assert torch.isfinite(NextItemLoss(kind, 50, 2, 16)(h, targets, vec))
+
+
+def test_logit_adjusted_ce_equals_cross_entropy_of_shifted_logits():
+    h, table, targets = setup()
+    counts = torch.randint(0, 40, (51,))
+    counts[0] = 0
+    prior = log_prior(counts.numpy())
+    assert torch.allclose(prior.exp().sum(), torch.tensor(1.0)) and prior.shape == (50,)
+    loss = NextItemLoss("ce", 50, logit_adjustment=0.7, log_prior=prior)
+    ours = loss(h, targets, lambda ids: table if ids is None else table[ids])
+    g_h, g_t = torch.autograd.grad(ours * 2.0, (h, table))
+    ref = F.cross_entropy(h @ table[1:].T + 0.7 * prior, targets - 1)
+    r_h, r_t = torch.autograd.grad(ref * 2.0, (h, table))
+    assert torch.allclose(ours, ref, atol=1e-5)
+    assert torch.allclose(g_h, r_h, atol=1e-6) and torch.allclose(g_t, r_t, atol=1e-6)
+    with torch.no_grad():  # evaluation-style call (no gradient): the same shifted loss
+        assert torch.allclose(loss(h.detach(), targets, lambda ids: table.detach()), ref, atol=1e-5)
+
+
+def test_logit_adjustment_needs_the_full_softmax():
+    import pytest
+    from pydantic import ValidationError
+
+    from h2rec.config import TrainConfig
+
+    with pytest.raises(ValidationError, match="logit_adjustment .* works with loss ce only"):
+        TrainConfig(loss="bce", logit_adjustment=1.0)
+    with pytest.raises(ValueError, match="needs train.loss ce"):
+        NextItemLoss("ce", 50, logit_adjustment=1.0)
