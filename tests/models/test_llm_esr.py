@@ -52,3 +52,37 @@ def test_llm_esr_trains_with_a_frozen_text_view_and_distils():
     assert scores.shape == (4, data.n_items + 1) and torch.isfinite(scores[:, 1:]).all()
     no_distill = build_model(cfg.model_copy(update={"llm_esr": LLMESRConfig(alpha=0.0)}), ModelInputs(data, text_embeddings=text))
     assert set(no_distill.calculate_loss(batch)[1]) == {"rec"}
+
+
+def test_teacher_states_in_length_sorted_chunks_equal_one_padded_batch():
+    data, text = toy()
+    torch.manual_seed(0)
+    cfg = TrainConfig(model="llm_esr", backbone=BACKBONE, llm_esr=LLMESRConfig(alpha=0.5, neighbours=2))
+    model = build_model(cfg, ModelInputs(data, text_embeddings=text)).eval()
+    users = np.random.default_rng(1).integers(0, data.n_users, 37)  # repeats, random lengths
+    with torch.no_grad():
+        chunked = model.last_states(users, chunk=5)
+        plain = model.encode(data.eval_batch(users, "valid", 12, "right"))
+    assert chunked.shape == (37, 32) and torch.allclose(chunked, plain, atol=1e-5)
+
+
+def test_teacher_states_are_refreshed_after_an_epochs_worth_of_users():
+    data, text = toy()
+    torch.manual_seed(0)
+    cfg = TrainConfig(model="llm_esr", backbone=BACKBONE, llm_esr=LLMESRConfig(alpha=0.5, neighbours=2))
+    model = build_model(cfg, ModelInputs(data, text_embeddings=text)).train()
+    batch = data.train_batch(data.train_users()[:16], 12, "right")
+    model.calculate_loss(batch)
+    first = model._teacher
+    with torch.no_grad():
+        assert torch.allclose(
+            first, model.eval().encode(data.eval_batch(np.arange(data.n_users), "valid", 12, "right")), atol=1e-5
+        )
+    model.train()
+    with torch.no_grad():
+        model.col.emb.weight.add_(0.1)
+    model.calculate_loss(batch)  # 32 of 40 users seen: the cache stays
+    assert model._teacher is first
+    model.calculate_loss(batch)
+    model.calculate_loss(batch)  # past 40: recomputed with the changed weights
+    assert model._teacher is not first and not torch.allclose(model._teacher, first)
