@@ -67,6 +67,21 @@ def prepared_dataset(lock_path: Path | str = "dvc.lock") -> str | None:
         return None
 
 
+def worker_threads() -> dict:
+    """{"num_threads": n}: the threads of the Dask worker running this task ({} outside one).
+
+    A trial trains with as many torch threads as its worker has, not `train.num_threads`:
+    two single-threaded workers each asking for 2 threads put 4 on 2 cores, and oversubscribed
+    OpenMP threads spin against each other.
+    """
+    try:
+        from distributed import get_worker
+
+        return {"num_threads": get_worker().state.nthreads}
+    except (ImportError, ValueError):
+        return {}
+
+
 @task(name="trial", task_run_name="{name}")
 def trial(
     name: str, overrides: dict, project_dir: str, params_path: str, parent_run: str, tags: dict[str, str] | None = None
@@ -77,7 +92,8 @@ def trial(
 
     os.chdir(project_dir)
     extra = {"data": {"dataset": tags["dataset"]}} if tags else {}
-    params = load_params(params_path, {"train": {**overrides, "progress": False}, **extra})
+    threads = worker_threads()
+    params = load_params(params_path, {"train": {**overrides, **threads, "progress": False}, "evaluate": threads, **extra})
     out = SWEEP_DIR / name
     tracking.ensure_experiment(params.train.tracking.experiment)
     with tracking.stage_run(parent_run, name) as run_id:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from prefect import flow, task
 
-from flows.sweep import add_cluster_arguments, dask_runner, prepared_dataset, shared_api_server
+from flows.sweep import add_cluster_arguments, dask_runner, prepared_dataset, shared_api_server, worker_threads
 from h2rec.commands import tune as tuner
 from h2rec.commands.grid import read_grid, variant
 from h2rec.config import load_params
@@ -29,7 +29,7 @@ def trial(
     name: str, index: int, overrides: dict, dataset: str, project_dir: str, params_path: str, parent: str, tags: dict
 ) -> dict:
     os.chdir(project_dir)
-    return tuner.run_trial(name, overrides, dataset, params_path, parent, tags)
+    return tuner.run_trial(name, {**overrides, **worker_threads()}, dataset, params_path, parent, tags)
 
 
 @flow(name="h2rec-tune", log_prints=True)
