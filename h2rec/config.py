@@ -268,6 +268,10 @@ class H2RecConfig(Section):
     # intra-view similarities; hard = ours so far: [u_H; u_S], cosine logits, identity targets.
     mask_loss: Literal["soft", "hard"] = "hard"
     mask_temperature: float = Field(1.0, gt=0.0)
+    # ours: L_mask trains only the masked pass (mask vectors, encoder); the unmasked states and
+    # the gate are fixed targets. Without it the soft loss is met by closing the gate on the
+    # masked levels (finest level 0.016 against a prior of 0.21, bench/bench_lmask.py).
+    mask_detach: bool = False
     mask_users: int = Field(64, ge=0)  # users per batch re-encoded for L_mask (0 = all): the second pass is costly
 
 

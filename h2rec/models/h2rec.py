@@ -205,10 +205,12 @@ class H2Rec(DotProductRecommender):
         # Ties (the `mean` gate) are broken towards masking the finer levels first.
         order = (user_gate - 1e-6 * torch.arange(self.levels, device=device)).argsort(dim=1)
         masked = torch.zeros_like(user_gate, dtype=torch.bool).scatter_(1, order[:, : self.n_masked], True)  # (R, L)
-        soft = self.cfg.mask_loss == "soft"
+        soft, detach = self.cfg.mask_loss == "soft", self.cfg.mask_detach
         # same gate: only the masked levels change
-        masked_states, _ = self._encode(sub, masked, gate[rows], sid_only=soft)  # (R, T, d) soft, (R, T, D) hard
+        same_gate = gate[rows].detach() if detach else gate[rows]
+        masked_states, _ = self._encode(sub, masked, same_gate, sid_only=soft)  # (R, T, d) soft, (R, T, D) hard
         u = states[rows, batch.last[rows]]  # (R, D) user vectors, unmasked
+        u = u.detach() if detach else u
         u_masked = masked_states[torch.arange(len(rows), device=device), sub.last]
         if soft:
             return soft_contrastive(u_masked, u[:, -self.d :], self.cfg.mask_temperature)

@@ -432,3 +432,18 @@ def test_the_sid_stream_alone_is_the_last_stream_of_the_full_interaction(interac
     assert torch.allclose(
         m.interaction.sid_stream(H, levels, gate, b.mask), m.interaction(H, levels, gate, b.mask)[-1], atol=1e-6
     )
+
+
+def test_detached_mask_loss_never_reaches_the_gate_or_the_unmasked_pass():
+    m = make(H2RecConfig(mask_users=0, mask_loss="soft", mask_detach=True))
+    m.train()
+    b = batch(ROWS)
+    states, gate = m.encode_sequences(b)
+    m.mask_loss(b, states, gate).backward()
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in m.gate.mlp.parameters())
+    assert m.mask_vectors.grad.abs().sum() > 0  # the masked pass still learns
+    attached = make(H2RecConfig(mask_users=0, mask_loss="soft"))
+    attached.train()
+    states, gate = attached.encode_sequences(b)
+    attached.mask_loss(b, states, gate).backward()
+    assert attached.gate.mlp[-1].weight.grad.abs().sum() > 0  # without it the gate is trained by L_mask
