@@ -32,15 +32,22 @@ Builder = Callable[[TrainConfig, ModelInputs], SequentialRecommender]
 @dataclass(frozen=True)
 class Entry:
     build: Builder
-    needs: Callable[[TrainConfig], Needs]
+    needs: Callable[[TrainConfig], Needs]  # to train
+    rebuild: Callable[[TrainConfig], Needs]  # to rebuild from a checkpoint (the weights replace any initialisation)
 
 
 MODELS: dict[str, Entry] = {}
 
 
-def register(name: str, needs: Callable[[TrainConfig], Needs] = lambda cfg: Needs()) -> Callable[[Builder], Builder]:
+def register(
+    name: str,
+    needs: Callable[[TrainConfig], Needs] = lambda cfg: Needs(),
+    rebuild: Callable[[TrainConfig], Needs] | None = None,
+) -> Callable[[Builder], Builder]:
+    """`rebuild` defaults to the Semantic IDs alone when `needs` asks for them (their codes are structure)."""
+
     def deco(fn: Builder) -> Builder:
-        MODELS[name] = Entry(fn, needs)
+        MODELS[name] = Entry(fn, needs, rebuild or (lambda cfg: Needs(sid=needs(cfg).sid)))
         return fn
 
     return deco
@@ -54,6 +61,10 @@ def entry(name: str) -> Entry:
 
 def needs(cfg: TrainConfig) -> Needs:
     return entry(cfg.model).needs(cfg)
+
+
+def rebuild_needs(cfg: TrainConfig) -> Needs:
+    return entry(cfg.model).rebuild(cfg)
 
 
 def build_model(cfg: TrainConfig, inputs: ModelInputs) -> SequentialRecommender:
@@ -135,7 +146,7 @@ def _h2rec(cfg: TrainConfig, inputs: ModelInputs) -> SequentialRecommender:
     return model
 
 
-@register("llm_esr", needs=lambda cfg: Needs(text=True))
+@register("llm_esr", needs=lambda cfg: Needs(text=True), rebuild=lambda cfg: Needs(text=True))  # the frozen text view is structure
 def _llm_esr(cfg: TrainConfig, inputs: ModelInputs) -> SequentialRecommender:
     from h2rec.models.llm_esr import LLMESR, user_neighbours
 

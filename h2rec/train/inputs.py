@@ -16,7 +16,7 @@ from h2rec.data.sequences import SeqDataset
 from h2rec.errors import ConfigError
 from h2rec.models.base import SequentialRecommender
 from h2rec.models.inputs import ModelInputs, Needs
-from h2rec.models.registry import build_model, needs
+from h2rec.models.registry import build_model, needs, rebuild_needs
 from h2rec.paths import Layout
 from h2rec.sid.features import load_embeddings
 from h2rec.sid.table import SidTable
@@ -51,7 +51,7 @@ def load_trained(
             f"{path}: checkpoint written with settings this version no longer reads "
             f"({e.errors()[0]['loc']}); retrain it with `h2rec train`"
         ) from None
-    inputs = load_inputs(cfg, layout, Needs(sid=needs(cfg).sid))
+    inputs = load_inputs(cfg, layout, rebuild_needs(cfg))
     expected = checkpoint.identity(cfg, inputs.data.signature(), inputs.sid.signature() if inputs.sid else None)
     checkpoint.check_identity(ckpt, expected, path)
     model = build_model(cfg, inputs)

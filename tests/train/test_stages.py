@@ -102,3 +102,36 @@ def test_cli_commands_read_their_sections(tmp_path, monkeypatch):
     assert "sampled10/overall/hr_10" in json.loads(Path("metrics/eval.json").read_text())
     assert Path("models/recommender/best.pt").exists() and Path("metrics/eval/full.csv").exists()
     assert cli.main(["train", "--resume"]) == 0  # finished: nothing left to do, no error
+
+
+def test_a_trained_llm_esr_is_evaluated_with_its_frozen_text_view(tmp_path):
+    """LLM-ESR's text view is structure, not initialisation: rebuilding it reads the embeddings."""
+    import numpy as np
+
+    from h2rec.config import LLMESRConfig
+    from h2rec.sid.features import save_embeddings
+
+    prepared = write_prepared(tmp_path / "prepared")
+    layout = Layout(prepared=prepared, features=tmp_path / "features")
+    text = np.random.default_rng(0).standard_normal((60, 12)).astype(np.float32)
+    save_embeddings(layout.item_embeddings, [f"i{i}" for i in range(1, 61)], text, "toy")
+    cfg = TrainConfig(
+        model="llm_esr",
+        epochs=1,
+        batch_size=16,
+        progress=False,
+        backbone=SMALL,
+        llm_esr=LLMESRConfig(neighbours=2),
+        tracking=TrackingConfig(enabled=False),
+    )
+    train.run(cfg, layout=layout, out_dir=tmp_path / "model", metrics_path=tmp_path / "t.json", history_path=tmp_path / "h.csv")
+    metrics = evaluate.run(
+        EvaluateConfig(sampled_negatives=20),
+        model_dir=tmp_path / "model",
+        layout=layout,
+        metrics_path=tmp_path / "eval.json",
+        plots_dir=tmp_path / "plots",
+        reports_dir=tmp_path / "reports",
+        track=False,
+    )
+    assert 0 <= metrics["full/overall/ndcg_10"] <= 1
