@@ -146,7 +146,9 @@ def _h2rec(cfg: TrainConfig, inputs: ModelInputs) -> SequentialRecommender:
     return model
 
 
-@register("llm_esr", needs=lambda cfg: Needs(text=True), rebuild=lambda cfg: Needs(text=True))  # the frozen text view is structure
+@register(
+    "llm_esr", needs=lambda cfg: Needs(text=True), rebuild=lambda cfg: Needs(text=True)
+)  # the frozen text view is structure
 def _llm_esr(cfg: TrainConfig, inputs: ModelInputs) -> SequentialRecommender:
     from h2rec.models.llm_esr import LLMESR, user_neighbours
 

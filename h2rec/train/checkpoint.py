@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import ValidationError
 
 from h2rec.config import RUNTIME_KEYS, TrainConfig
 from h2rec.errors import ConfigError, DataError
@@ -41,8 +42,18 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def check_identity(ckpt: dict[str, Any], expected: dict[str, Any], path: Path) -> None:
-    """Raise ConfigError listing every key that differs between the checkpoint and now."""
+    """Raise ConfigError listing every key that differs between the checkpoint and now.
+
+    The checkpoint's configuration is read through today's schema first, so a key added
+    since it was written counts at its default (the behaviour the checkpoint was trained with).
+    """
     found = json.loads(ckpt["identity"])
+    try:
+        found["config"] = identity(TrainConfig.model_validate(found["config"]), found["data"], found["sid"])["config"]
+    except ValidationError as e:
+        raise ConfigError(
+            f"{path}: checkpoint written with settings this version no longer reads ({e.errors()[0]['loc']})"
+        ) from None
     diffs = _differences(found, expected)
     if diffs:
         shown = "; ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, a, b in diffs[:8])

@@ -135,3 +135,40 @@ def test_a_trained_llm_esr_is_evaluated_with_its_frozen_text_view(tmp_path):
         track=False,
     )
     assert 0 <= metrics["full/overall/ndcg_10"] <= 1
+
+
+def test_a_checkpoint_from_before_a_new_setting_still_loads_at_that_settings_default(tmp_path):
+    import json as _json
+
+    import torch
+
+    from h2rec.train import checkpoint
+    from h2rec.train.inputs import load_trained
+
+    prepared = write_prepared(tmp_path / "prepared")
+    cfg = TrainConfig(
+        model="sasrec", epochs=1, batch_size=16, progress=False, backbone=SMALL, tracking=TrackingConfig(enabled=False)
+    )
+    train.run(
+        cfg,
+        layout=Layout(prepared=prepared),
+        out_dir=tmp_path / "m",
+        metrics_path=tmp_path / "t.json",
+        history_path=tmp_path / "h.csv",
+    )
+    path = tmp_path / "m" / checkpoint.BEST
+    ckpt = torch.load(path, weights_only=True)
+    identity = _json.loads(ckpt["identity"])
+    del identity["config"]["h2rec"]["mask_detach"], identity["config"]["logit_adjustment"]  # keys added later
+    ckpt["identity"] = _json.dumps(identity)
+    stored = _json.loads(ckpt["config"])
+    del stored["h2rec"]["mask_detach"], stored["logit_adjustment"]
+    ckpt["config"] = _json.dumps(stored)
+    torch.save(ckpt, path)
+    model, loaded, _ = load_trained(tmp_path / "m", Layout(prepared=prepared))
+    assert loaded.logit_adjustment == 0.0 and loaded.h2rec.mask_detach is False
+    identity["config"]["lr"] = 0.5  # a real difference is still refused
+    ckpt["identity"] = _json.dumps(identity)
+    torch.save(ckpt, path)
+    with pytest.raises(ConfigError, match="config.lr: checkpoint 0.5"):
+        load_trained(tmp_path / "m", Layout(prepared=prepared))
