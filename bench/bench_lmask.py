@@ -62,7 +62,9 @@ def diagnose(model, data, users, max_len: int, padding: str) -> dict[str, float]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoints", nargs="+", type=Path, help="folders holding best.pt (e.g. models/sweep/<trial>)")
-    parser.add_argument("--users", type=int, default=64, help="users per contrast, as train.h2rec.mask_users (default: %(default)s)")
+    parser.add_argument(
+        "--users", type=int, default=64, help="users per contrast, as train.h2rec.mask_users (default: %(default)s)"
+    )
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
