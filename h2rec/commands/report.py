@@ -574,7 +574,7 @@ def dataset_page(frame: pd.DataFrame, dataset: str, baselines: list[str], plot: 
     if WALL in frame.columns and frame[WALL].notna().any():
         hours = frame.groupby("variant")[WALL].sum() / 3600
         lines += [
-            f"Cost of these runs (training + evaluation, wall clock, 2 CPU threads each): {hours.sum():.2f} h in all; "
+            f"Cost of these runs (training + evaluation, wall clock; a run on a Dask worker has its one thread, on a machine shared with the other runs): {hours.sum():.2f} h in all; "
             + ", ".join(f"`{v}` {h:.2f} h" for v, h in hours.items() if h > 0)
             + ".",
             "",
@@ -599,7 +599,7 @@ def tuning_section(trials: pd.DataFrame | None, curve: Path | None) -> str:
         "",
         f"From `{TUNING_EXPORT}`. Every variant is searched in the same space (params `tune.space`) with the same",
         "number of trials; pruned trials stopped below the median of earlier trials at the same epoch. Hours are the",
-        "trials' wall-clock time (2 CPU threads each); the best settings are the variant's override file",
+        "trials' wall-clock time (one Dask worker thread each, on a shared machine); the best settings are the variant's override file",
         "(`experiments/tuned/<dataset>/<variant>.yaml`).",
         "",
     ]
