@@ -96,9 +96,10 @@ class GraphEngine:
             import openvino as ov
 
             core = ov.Core()
-            compiled = core.compile_model(
-                core.read_model(str(graph)), "CPU", {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
-            )
+            # f32 explicitly: on CPUs with AVX512-BF16 or AMX the plugin's default is bf16, which
+            # moves the vectors by ~1e-3 and is no longer the float engine it is cached as.
+            settings = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+            compiled = core.compile_model(core.read_model(str(graph)), "CPU", settings)
             self.names = [i.get_any_name() for i in compiled.inputs]
             output = compiled.outputs[0]
             self._run = lambda feed: compiled(feed)[output]
