@@ -38,9 +38,7 @@ def diagnose(model, data, users, max_len: int, padding: str) -> dict[str, float]
     rows = torch.arange(len(users), device=model.device)
     with torch.no_grad():
         states, gate = model.encode_sequences(batch)
-        user_gate = gate[rows, batch.last]  # (R, L)
-        order = (user_gate - 1e-6 * torch.arange(model.levels, device=model.device)).argsort(dim=1)
-        masked = torch.zeros_like(user_gate, dtype=torch.bool).scatter_(1, order[:, : model.n_masked], True)
+        masked = model.lowest_gated(gate[rows, batch.last])  # (R, L), as in training
         both_masked = model._encode(batch, masked, gate)[0][rows, batch.last]  # (R, 2d)
         sid_masked = model._encode(batch, masked, gate, sid_only=True)[0][rows, batch.last]  # (R, d)
         u = states[rows, batch.last]

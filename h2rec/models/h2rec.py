@@ -189,6 +189,14 @@ class H2Rec(DotProductRecommender):
         w = positive_weights(items, groups, self.cooc_neighbours, self.cooc_weights, self.n_items)
         return two_way_infonce(self.sid_vectors(items), self.hid_vectors(items), w, self.cfg.code_temperature)
 
+    def lowest_gated(self, user_gate: torch.Tensor) -> torch.Tensor:
+        """(R, L) gate -> (R, L) bool: each user's `n_masked` lowest-weighted levels, the ones L_mask masks.
+
+        Ties (the `mean` gate) are broken towards masking the finer levels first.
+        """
+        order = (user_gate - 1e-6 * torch.arange(self.levels, device=user_gate.device)).argsort(dim=1)
+        return torch.zeros_like(user_gate, dtype=torch.bool).scatter_(1, order[:, : self.n_masked], True)
+
     def mask_loss(self, batch: Batch, states: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
         """L_mask: mask each user's lowest-gated levels, re-encode, contrast with the original.
 
@@ -201,10 +209,7 @@ class H2Rec(DotProductRecommender):
         if 0 < self.cfg.mask_users < len(rows):
             rows = rows[torch.randperm(len(rows), device=device)[: self.cfg.mask_users]].sort().values
         sub = Batch(batch.items[rows], batch.users[rows], batch.lengths[rows], batch.padding)  # (R, T)
-        user_gate = gate[rows, batch.last[rows]].detach()  # (R, L): each user's gate at their last item
-        # Ties (the `mean` gate) are broken towards masking the finer levels first.
-        order = (user_gate - 1e-6 * torch.arange(self.levels, device=device)).argsort(dim=1)
-        masked = torch.zeros_like(user_gate, dtype=torch.bool).scatter_(1, order[:, : self.n_masked], True)  # (R, L)
+        masked = self.lowest_gated(gate[rows, batch.last[rows]].detach())  # (R, L), from each user's gate at their last item
         soft, detach = self.cfg.mask_loss == "soft", self.cfg.mask_detach
         # same gate: only the masked levels change
         same_gate = gate[rows].detach() if detach else gate[rows]

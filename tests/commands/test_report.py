@@ -163,6 +163,12 @@ def test_the_export_alone_rebuilds_the_same_summary(store, tmp_path):
     assert cli(["report"]) == 2  # and without the export, MLflow is needed
 
 
+def write_export(project, rows: list[str]) -> None:
+    """docs/results/runs.csv of `project` from CSV lines (header first), as `h2rec report` writes it."""
+    (project / "docs" / "results").mkdir(parents=True)
+    (project / "docs" / "results" / "runs.csv").write_text("\n".join(rows) + "\n")
+
+
 def test_ablation_table_when_the_ablation_sweep_ran(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     rows = ["dataset,sweep,variant,model,seed,run_id,full/overall/ndcg_10,full/tail/ndcg_10"]
@@ -171,8 +177,7 @@ def test_ablation_table_when_the_ablation_sweep_ran(tmp_path, monkeypatch):
             f"beauty,ablation,h2rec,h2rec,{seed},a{seed},0.05{seed},0.02{seed}",
             f"beauty,ablation,no_gate,h2rec,{seed},b{seed},0.04{seed},",
         ]
-    (tmp_path / "docs" / "results").mkdir(parents=True)
-    (tmp_path / "docs" / "results" / "runs.csv").write_text("\n".join(rows) + "\n")
+    write_export(tmp_path, rows)
     assert cli(["report", "--from-export", "--baselines", "sasrec", "h2rec"]) == 0
     page = (tmp_path / "docs" / "results" / "beauty.md").read_text()
     ablation = page.split("## Ablations")[1]
@@ -191,8 +196,7 @@ def test_side_sweeps_get_their_own_table_against_their_references(tmp_path, monk
             f"scientific,windows,len3_windows,sasrec,{seed},b{seed},0.06{seed},2{seed}",
             f"scientific,main,sasrec,sasrec,{seed},c{seed},0.07{seed},3{seed}",
         ]
-    (tmp_path / "docs" / "results").mkdir(parents=True)
-    (tmp_path / "docs" / "results" / "runs.csv").write_text("\n".join(rows) + "\n")
+    write_export(tmp_path, rows)
     assert cli(["report", "--from-export", "--baselines", "sasrec"]) == 0
     page = (tmp_path / "docs" / "results" / "scientific.md").read_text()
     main, side = page.split("## Whole histories and the minimum epoch count")
