@@ -212,10 +212,24 @@ def batch_sizes_cmd(args: argparse.Namespace) -> dict:
     return out
 
 
+def step_flops(model, opt, batches) -> float:
+    """FLOPs counted over `batches` training steps (torch's counter, as in `mfu`)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False, custom_mapping={torch.ops.aten.addmm_: addmm_inplace_flop})
+    with counter:
+        for b in batches:
+            step(model, opt, b)
+    return float(counter.get_total_flops())
+
+
 def cost_cmd(args: argparse.Namespace) -> dict:
     """Seconds per training step of each grid variant against SASRec at the same hidden size,
     over the same batches, stepped in turn (batch 1 of every model, then batch 2, ...), so a
-    drift of the machine's speed reaches every model alike."""
+    drift of the machine's speed reaches every model alike. Beside the time, the FLOPs torch
+    counts in the same steps: a ratio the machine's load cannot move, and the floor of the
+    time ratio at equal efficiency."""
     import torch
 
     from h2rec.commands.grid import read_grid
@@ -243,12 +257,23 @@ def cost_cmd(args: argparse.Namespace) -> dict:
             step(model, opt, b)
             if i:  # the first step of each model is its warm-up
                 seconds[name].append(time.perf_counter() - t0)
-    base = float(np.median(seconds["sasrec"]))
+    counted = batches[1 : 1 + args.flop_batches]
+    flops = {name: step_flops(model, opt, counted) / len(counted) for name, (model, opt) in models.items()}
+    base, base_flops = float(np.median(seconds["sasrec"])), flops["sasrec"]
     out = {"dataset": args.dataset, "threads": args.threads, "steps": len(batches) - 1, "grid": str(args.grid), "models": {}}
     for name, s in seconds.items():
         med = float(np.median(s))
-        out["models"][name] = {"median_step_s": med, "mean_step_s": float(np.mean(s)), "ratio_to_sasrec": med / base}
-        print(f"{name:24s} {1000 * med:7.1f} ms/step (median of {len(s)})  {med / base:5.2f}x SASRec")
+        out["models"][name] = {
+            "median_step_s": med,
+            "mean_step_s": float(np.mean(s)),
+            "ratio_to_sasrec": med / base,
+            "gflop_per_step": flops[name] / 1e9,
+            "flop_ratio_to_sasrec": flops[name] / base_flops,
+        }
+        print(
+            f"{name:24s} {1000 * med:7.1f} ms/step (median of {len(s)})  {med / base:5.2f}x SASRec   "
+            f"{flops[name] / 1e9:6.2f} GFLOP/step  {flops[name] / base_flops:5.2f}x SASRec's FLOPs"
+        )
     return out
 
 
@@ -293,6 +318,7 @@ def main() -> None:
     co.add_argument("--grid", default="experiments/fidelity.yaml", help="grid file of the variants (default: %(default)s)")
     co.add_argument("--variants", nargs="+", help="variants of the grid (default: all)")
     co.add_argument("--dataset", default=DATASET, help="dataset of bench/workspace.py (default: %(default)s)")
+    co.add_argument("--flop-batches", type=int, default=5, help="steps whose FLOPs are counted (default: %(default)s)")
     for p in (mf, pr, bs, co):
         p.add_argument("--threads", type=int, default=2)
     for p in (mf, pr, co):

@@ -77,7 +77,12 @@ COLD_CASES = "cold_cases"
 TABLE_GROUPS = ["overall", "head", "tail", "short", "long"]
 GROUP_ORDER = TABLE_GROUPS + ["cold"]
 METRIC_ORDER = ["hr_5", "ndcg_5", "hr_10", "ndcg_10", "hr_20", "ndcg_20"]
-MODEL_ORDER = ["pop", "sasrec", "sid_sasrec", "h2rec"]
+MODEL_ORDER = [
+    "pop", "sasrec", "sasrec_h128", "sasrec_ssm", "sasrec_h128_ssm", "llminit_sasrec", "sid_sasrec", "llm_esr",
+    "gru4rec", "gru4rec_sid", "bert4rec", "bert4rec_sid", "naive_sum", "gru4rec_h2rec", "bert4rec_h2rec", "h2rec",
+]  # fmt: skip
+# The baselines of experiments/baselines.yaml every model is compared with by default (absent ones skipped).
+BASELINES = ["sasrec", "sasrec_h128", "sasrec_ssm", "llminit_sasrec", "llm_esr"]
 REFERENCE = "h2rec"  # what the ablations are compared with
 ABLATION_SWEEP = "ablation"
 # Sweeps that answer one question each get a table of their own instead of rows in the main
@@ -95,6 +100,17 @@ SIDE_SWEEPS = {
 LABELS = {
     "pop": "Popularity",
     "sasrec": "SASRec (HID)",
+    "sasrec_h128": "SASRec, hidden 128",
+    "sasrec_ssm": "SASRec, sampled softmax (256 negatives)",
+    "sasrec_h128_ssm": "SASRec, hidden 128, sampled softmax",
+    "llminit_sasrec": "LLMInit-SASRec (HID table from the text PCA)",
+    "llm_esr": "LLM-ESR",
+    "gru4rec": "GRU4Rec (HID)",
+    "gru4rec_sid": "GRU4Rec, SID only",
+    "gru4rec_h2rec": "H2Rec on GRU4Rec",
+    "bert4rec": "BERT4Rec (HID)",
+    "bert4rec_sid": "BERT4Rec, SID only",
+    "bert4rec_h2rec": "H2Rec on BERT4Rec",
     "sid_sasrec": "SID-SASRec",
     "h2rec": "H2Rec",
     "no_code": "w/o L_code",
@@ -119,7 +135,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--baselines",
         nargs="+",
-        default=["sasrec"],
+        default=BASELINES,
         metavar="VARIANT",
         help="variants every model is compared with; absent ones are skipped (default: %(default)s)",
     )
