@@ -79,7 +79,7 @@ GROUP_ORDER = TABLE_GROUPS + ["cold"]
 METRIC_ORDER = ["hr_5", "ndcg_5", "hr_10", "ndcg_10", "hr_20", "ndcg_20"]
 MODEL_ORDER = [
     "pop", "sasrec", "sasrec_h128", "sasrec_ssm", "sasrec_h128_ssm", "llminit_sasrec", "sid_sasrec", "llm_esr",
-    "gru4rec", "gru4rec_sid", "bert4rec", "bert4rec_sid", "naive_sum", "gru4rec_h2rec", "bert4rec_h2rec", "h2rec",
+    "gru4rec", "gru4rec_sid", "bert4rec", "bert4rec_sid", "naive_sum", "gru4rec_h2rec", "bert4rec_h2rec", "h2rec_d32", "h2rec",
 ]  # fmt: skip
 # The baselines of experiments/baselines.yaml every model is compared with by default (absent ones skipped).
 BASELINES = ["sasrec", "sasrec_h128", "sasrec_ssm", "llminit_sasrec", "llm_esr"]
@@ -111,6 +111,7 @@ LABELS = {
     "bert4rec": "BERT4Rec (HID)",
     "bert4rec_sid": "BERT4Rec, SID only",
     "bert4rec_h2rec": "H2Rec on BERT4Rec",
+    "h2rec_d32": "H2Rec, 2 x 32 (SASRec-64's scoring width)",
     "sid_sasrec": "SID-SASRec",
     "h2rec": "H2Rec",
     "no_code": "w/o L_code",
