@@ -34,14 +34,28 @@ import torch.nn.functional as F
 
 def weighted_infonce(a: torch.Tensor, b: torch.Tensor, weights: torch.Tensor, temperature: float) -> torch.Tensor:
     """Mean over rows of -log(sum_j w_ij e^{s_ij/t} / sum_j e^{s_ij/t}); a, b (N, d), weights (N, N)."""
-    logits = F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T / temperature
-    log_w = torch.where(weights > 0, weights.clamp_min(1e-30).log(), torch.full_like(weights, float("-inf")))
-    return (logits.logsumexp(1) - (logits + log_w).logsumexp(1)).mean()
+    return _infonce_rows(_cosine_logits(a, b, temperature), _log_weights(weights))
 
 
 def two_way_infonce(a: torch.Tensor, b: torch.Tensor, weights: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Average of the a->b and b->a directions (weights transposed for the second)."""
-    return 0.5 * (weighted_infonce(a, b, weights, temperature) + weighted_infonce(b, a, weights.T, temperature))
+    """Average of the a->b and b->a directions (weights transposed for the second).
+
+    cos(b_i, a_j) = cos(a_j, b_i): the second direction reads the first one's logits transposed.
+    """
+    logits, log_w = _cosine_logits(a, b, temperature), _log_weights(weights)
+    return 0.5 * (_infonce_rows(logits, log_w) + _infonce_rows(logits.T, log_w.T))
+
+
+def _cosine_logits(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
+    return F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T / temperature
+
+
+def _log_weights(weights: torch.Tensor) -> torch.Tensor:
+    return torch.where(weights > 0, weights.clamp_min(1e-30).log(), torch.full_like(weights, float("-inf")))
+
+
+def _infonce_rows(logits: torch.Tensor, log_w: torch.Tensor) -> torch.Tensor:
+    return (logits.logsumexp(1) - (logits + log_w).logsumexp(1)).mean()
 
 
 def soft_targets(x: torch.Tensor, y: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -32,6 +32,16 @@ def test_weighted_infonce_matches_the_formula(n, seed, t):
     assert math.isclose(float(weighted_infonce(a, b, w, t)), reference_infonce(a, b, w, t), rel_tol=1e-4, abs_tol=1e-5)
 
 
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(2, 6), seed=st.integers(0, 10_000), t=st.sampled_from([0.1, 0.5, 1.0]))
+def test_two_way_infonce_is_the_mean_of_both_directions(n, seed, t):
+    g = torch.Generator().manual_seed(seed)
+    a, b = torch.randn(n, 4, generator=g), torch.randn(n, 4, generator=g)
+    w = (torch.eye(n) + (torch.rand(n, n, generator=g) > 0.6).float() * torch.rand(n, n, generator=g)).clamp(max=1.0)
+    both = 0.5 * (reference_infonce(a, b, w, t) + reference_infonce(b, a, w.T, t))  # w not symmetric: the transpose matters
+    assert math.isclose(float(two_way_infonce(a, b, w, t)), both, rel_tol=1e-4, abs_tol=1e-5)
+
+
 def test_perfect_alignment_is_minimal_and_misalignment_costs():
     z = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])  # two items, views identical, as far apart as possible
     eye = torch.eye(2)
