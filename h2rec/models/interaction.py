@@ -164,10 +164,12 @@ class ParallelCrossAttend(SideBySide):
     def forward(self, H, levels, gate, mask) -> list[torch.Tensor]:
         allowed = attention_mask(mask)
         H_mix = mix_levels(gate, [ca(s, H, allowed) for ca, s in zip(self.sid_reads_hid, levels)], "mean")
-        return [H_mix, self.sid_stream(H, levels, gate, mask, allowed)]
+        return [H_mix, self._hid_reads_levels(H, levels, allowed)]
 
-    def sid_stream(self, H, levels, gate, mask, allowed: torch.Tensor | None = None) -> torch.Tensor:
-        allowed = attention_mask(mask) if allowed is None else allowed
+    def sid_stream(self, H, levels, gate, mask) -> torch.Tensor:
+        return self._hid_reads_levels(H, levels, attention_mask(mask))
+
+    def _hid_reads_levels(self, H, levels, allowed: torch.Tensor) -> torch.Tensor:
         S_pooled = pool_levels(levels, self.pooling)  # the plain level mean (the item's SID vector)
         return self.hid_reads_sid(H, S_pooled, allowed)
 
