@@ -7,12 +7,16 @@ self-distillation for long-tail users.
     S~ = LN(S + CrossAttn(S -> C)),  C~ = LN(C + CrossAttn(C -> S))      (causal, per position)
     u = [Backbone(C~); Backbone(S~)]            (B, T, 2d), one backbone for both views
     score(u, i) = <u, [e_col(i); e_sem(i)]>
-    L = L_rec + alpha * mean_u || u_last - mean_{v in N(u)} u_last(v) ||^2
+    L = L_rec + alpha * mean_u mean_j (u_last - mean_{v in N(u)} u_last(v))_j^2      (MSE over the 2d elements)
 
 N(u): the `neighbours` users whose text profile (the mean text embedding of their training
 items) is closest in cosine to u's; the teacher is the model itself on those users, without
 gradient, so a user with few items borrows the representation of users like them. The
-neighbours are found once, when the model is built, from the training items only.
+neighbours are found once, when the model is built, from the training items only. The
+distance is the mean squared error over the state's 2d elements, as in the method. Summed
+over them it is 2d times larger: on Scientific at alpha 0.1 it started at 13.9 against a
+recommendation loss of 8.2 and still equalled it after 60 steps, pulling every user towards
+their neighbours' mean, and the run's best validation epoch was its first.
 
 Teacher states are computed for every user at once and refreshed after each epoch's worth of
 training users (our deviation: recomputing the neighbours' histories in every step cost 17x
@@ -124,7 +128,7 @@ class LLMESR(DotProductRecommender):
             self._teacher, self._seen = self.teacher_states(), 0
         self._seen += len(states)
         teacher = self._teacher[self.neighbours[batch.users]].mean(1)  # (B, k, 2d) -> (B, 2d)
-        return {"distill": self.alpha * (student - teacher).pow(2).sum(-1).mean()}
+        return {"distill": self.alpha * (student - teacher).pow(2).mean()}  # MSE over users and the 2d elements
 
     @torch.no_grad()
     def teacher_states(self) -> torch.Tensor:

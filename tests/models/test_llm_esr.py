@@ -86,3 +86,20 @@ def test_teacher_states_are_refreshed_after_an_epochs_worth_of_users():
     model.calculate_loss(batch)
     model.calculate_loss(batch)  # past 40: recomputed with the changed weights
     assert model._teacher is not first and not torch.allclose(model._teacher, first)
+
+
+def test_distillation_is_the_mean_squared_error_to_the_neighbours_mean_state():
+    data, text = toy()
+    torch.manual_seed(0)
+    alpha = 0.5
+    cfg = TrainConfig(model="llm_esr", backbone=BACKBONE, llm_esr=LLMESRConfig(alpha=alpha, neighbours=2))
+    model = build_model(cfg, ModelInputs(data, text_embeddings=text)).eval()  # no dropout: states repeat
+    users = data.train_users()[:16]
+    batch = data.train_batch(users, 12, "right")
+    with torch.no_grad():
+        _, terms = model.calculate_loss(batch)
+        student = model.sequence_states(batch)[torch.arange(len(users)), batch.last]  # (16, 2d) after the last input
+        everyone = model.encode(data.eval_batch(np.arange(data.n_users), "valid", 12, "right"))  # (U, 2d)
+        teacher = everyone[model.neighbours[torch.as_tensor(users)]].mean(1)  # (16, 2d)
+    expected = alpha * torch.nn.functional.mse_loss(student, teacher)  # mean over users and elements
+    assert torch.allclose(terms["distill"], expected, rtol=1e-4), (terms["distill"], expected)
