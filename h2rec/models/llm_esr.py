@@ -18,6 +18,11 @@ over them it is 2d times larger: on Scientific at alpha 0.1 it started at 13.9 a
 recommendation loss of 8.2 and still equalled it after 60 steps, pulling every user towards
 their neighbours' mean, and the run's best validation epoch was its first.
 
+Deviations from the authors' code: the recommendation loss is `train.loss`, as for every
+model here (full-softmax CE by default; theirs is BCE with one sampled negative); each cross-attention keeps a residual + LayerNorm with `backbone.heads` heads (theirs
+replaces each view by the attention output, with 2 heads); the adapter has a GELU and dropout
+between its two linear maps (theirs is two linear maps).
+
 Teacher states are computed for every user at once and refreshed after each epoch's worth of
 training users (our deviation: recomputing the neighbours' histories in every step cost 17x
 a SASRec step on Scientific, because mean-text profiles of long histories sit near the
