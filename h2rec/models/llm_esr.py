@@ -19,9 +19,10 @@ recommendation loss of 8.2 and still equalled it after 60 steps, pulling every u
 their neighbours' mean, and the run's best validation epoch was its first.
 
 Deviations from the authors' code: the recommendation loss is `train.loss`, as for every
-model here (full-softmax CE by default; theirs is BCE with one sampled negative); each cross-attention keeps a residual + LayerNorm with `backbone.heads` heads (theirs
-replaces each view by the attention output, with 2 heads); the adapter has a GELU and dropout
-between its two linear maps (theirs is two linear maps).
+model here (full-softmax CE by default; theirs is BCE with one sampled negative); each
+cross-attention keeps a residual + LayerNorm with `backbone.heads` heads (theirs replaces
+each view by the attention output, with 2 heads); the adapter has a GELU and dropout between
+its two linear maps (theirs is two linear maps).
 
 Teacher states are computed for every user at once and refreshed after each epoch's worth of
 training users (our deviation: recomputing the neighbours' histories in every step cost 17x
