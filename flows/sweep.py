@@ -2,6 +2,7 @@
 
     python -m flows.sweep --grid experiments/main.yaml --seeds 0 1 2           # local, 2 workers
     python -m flows.sweep --grid experiments/ablation.yaml --address tcp://scheduler:8786
+    python -m flows.sweep --grid experiments/tail.yaml --variants text_init_la05 --seeds 0 1
     python -m flows.sweep --models sasrec h2rec --seeds 0 1 --dataset beauty
     h2rec report                                                               # tables of the runs
 
@@ -33,7 +34,7 @@ from prefect import flow, task
 from prefect_dask import DaskTaskRunner
 
 from flows import tracking
-from h2rec.commands.grid import RESERVED, Grid, read_grid  # noqa: F401  (re-exported)
+from h2rec.commands.grid import RESERVED, Grid, pick, read_grid  # noqa: F401  (re-exported)
 from h2rec.config import load_params
 from h2rec.errors import ConfigError
 from h2rec.tracking.tags import read_dvc_lock
@@ -161,10 +162,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--grid", type=Path, help="YAML: variant name -> train overrides (replaces --models)")
     parser.add_argument("--dataset", help="data.dataset for this sweep (default: the grid file's, else params.yaml's)")
+    parser.add_argument(
+        "--variants", nargs="+", help="run only these variants of the grid file (default: all); runs keep the file's sweep tag"
+    )
     add_cluster_arguments(parser)
     args = parser.parse_args(argv)
     try:
         grid = read_grid(args.grid) if args.grid else Grid("models", {m: {"model": m} for m in args.models})
+        if args.variants:
+            if not args.grid:
+                raise ConfigError("--variants picks variants of a grid file: give --grid too")
+            grid = pick(grid, args.variants)
     except ConfigError as e:
         parser.error(str(e))
     runner = dask_runner(args.address, args.workers)

@@ -51,3 +51,8 @@ def variant(grid: Grid, name: str) -> dict:
     if name not in grid.variants:
         raise ConfigError(f"variant {name!r} is not in grid {grid.name!r}; it has {sorted(grid.variants)}")
     return grid.variants[name]
+
+
+def pick(grid: Grid, names: list[str]) -> Grid:
+    """The grid with only the variants `names`, in that order; its name (the runs' sweep tag) kept."""
+    return Grid(grid.name, {n: variant(grid, n) for n in names}, grid.seeds, grid.dataset)

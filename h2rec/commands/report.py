@@ -91,7 +91,10 @@ ABLATION_SWEEP = "ablation"
 SIDE_SWEEPS = {
     ABLATION_SWEEP: ("Ablations", {}),
     "fidelity": ("The method's version of each mechanism (experiments/fidelity.yaml, docs/method.md)", {}),
-    "tail": ("Ours: logit adjustment for the tail (experiments/tail.yaml)", {"sasrec_la05": "sasrec"}),
+    "tail": (
+        "Ours: logit adjustment for the tail (experiments/tail.yaml)",
+        {"sasrec_la05": "sasrec", "text_init_la05": "text_init"},
+    ),
     "windows": (
         "Whole histories and the minimum epoch count (experiments/windows.yaml)",
         {"len3_windows": "len3_last_window", "len3_last_window": None, "min_epochs20": "min_epochs0", "min_epochs0": None},

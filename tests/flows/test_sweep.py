@@ -8,7 +8,7 @@ import pytest
 from prefect.settings import PREFECT_API_URL
 from prefect_dask import DaskTaskRunner
 
-from flows.sweep import Grid, grid_from, read_grid, sweep, trial_tags
+from flows.sweep import Grid, grid_from, main, pick, read_grid, sweep, trial_tags
 from h2rec.errors import ConfigError
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
@@ -36,6 +36,17 @@ def test_grid_file_maps_variants_to_overrides(tmp_path):
         "model": "h2rec",
     }
     assert trial_tags("plain-s3", trials["plain-s3"], grid.name, "beauty", "sasrec")["model"] == "sasrec"
+
+
+def test_picking_variants_keeps_the_sweep_tag_and_names_a_missing_one(tmp_path):
+    path = tmp_path / "tail.yaml"
+    path.write_text("seeds: [0, 1]\nh2rec: {model: h2rec}\nh2rec_la05: {model: h2rec, logit_adjustment: 0.5}\n")
+    picked = pick(read_grid(path), ["h2rec_la05"])
+    assert picked == Grid("tail", {"h2rec_la05": {"model": "h2rec", "logit_adjustment": 0.5}}, seeds=[0, 1])
+    with pytest.raises(ConfigError, match="'h2rec_la10' is not in grid 'tail'"):
+        pick(read_grid(path), ["h2rec_la10"])
+    with pytest.raises(SystemExit):
+        main(["--variants", "h2rec_la05"])  # no --grid: a usage error before any cluster starts
 
 
 def test_grid_file_errors_name_the_file(tmp_path):
