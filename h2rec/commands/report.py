@@ -117,6 +117,8 @@ LABELS = {
     "h2rec_d32": "H2Rec, 2 x 32 (SASRec-64's scoring width)",
     "sid_sasrec": "SID-SASRec",
     "h2rec": "H2Rec",
+    "text_init": "H2Rec, the method's initialisation (text-PCA HID, codebook SID)",
+    "text_init_la05": "H2Rec, the method's initialisation, logit adjustment 0.5",
     "no_code": "w/o L_code",
     "no_mask": "w/o L_mask",
     "no_gate": "w/o gate (mean)",
