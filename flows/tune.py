@@ -19,7 +19,7 @@ from prefect import flow, task
 
 from flows.sweep import add_cluster_arguments, dask_runner, prepared_dataset, shared_api_server, worker_threads
 from h2rec.commands import tune as tuner
-from h2rec.commands.grid import read_grid, variant
+from h2rec.commands.grid import pick, read_grid, variant
 from h2rec.config import load_params
 from h2rec.errors import ConfigError
 
@@ -53,7 +53,7 @@ def tune(
     prepared = prepared_dataset()
     if prepared and prepared != dataset:
         print(f"warning: dvc.lock says the data stages last prepared {prepared!r}, not {dataset!r}")
-    overrides = {v: variant(grid, v) for v in variants}
+    overrides = pick(grid, variants).variants
     for over in overrides.values():  # a misspelt key fails here, not in every worker
         tuner.trial_params(params_path, dataset, over, {}, None)
     n = trials or cfg.trials
