@@ -80,6 +80,18 @@ def test_grid_files_of_the_project_use_the_train_keys():
     }
 
 
+@pytest.mark.parametrize("path", sorted(EXPERIMENTS.rglob("*.yaml")), ids=lambda p: str(p.relative_to(EXPERIMENTS)))
+def test_every_variant_of_the_project_grids_is_valid_params(path):
+    """A misspelt key in a committed grid fails here, not an hour into a sweep."""
+    from h2rec.config import load_params
+
+    grid = read_grid(path)
+    for name, overrides in grid.variants.items():
+        data = {"dataset": grid.dataset} if grid.dataset else {}
+        params = load_params(EXPERIMENTS.parent / "params.yaml", {"train": overrides, "data": data})
+        assert params.train.model == overrides.get("model", params.train.model), name
+
+
 def test_grid_names_every_trial():
     grid = grid_from(["sasrec"], [0, 1], {"no-gate": {"model": "h2rec", "h2rec": {"gate": False}}})
     assert grid == {
