@@ -34,7 +34,7 @@ from prefect import flow, task
 from prefect_dask import DaskTaskRunner
 
 from flows import tracking
-from h2rec.commands.grid import RESERVED, Grid, pick, read_grid  # noqa: F401  (re-exported)
+from h2rec.commands.grid import RESERVED, Grid, pick, read_grid, validated  # noqa: F401  (re-exported)
 from h2rec.config import load_params
 from h2rec.errors import ConfigError
 from h2rec.tracking.tags import read_dvc_lock
@@ -139,8 +139,7 @@ def sweep(
             f"run them for {dataset!r} first or the runs are mislabelled"
         )
     trials = grid_from(models, seeds, grid)
-    for overrides in trials.values():  # a misspelt key fails here, not in every worker
-        load_params(params_path, {"train": overrides, "data": {"dataset": dataset}})
+    validated(trials, params_path, dataset)  # a misspelt key fails here, not in every worker
     print(f"{len(trials)} trials ({name}, {dataset}): {', '.join(trials)}")
     with tracking.pipeline_run(params.train.tracking.experiment, "sweep", dataset) as parent:
         MlflowClient().set_tag(parent, "sweep", name)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from h2rec.config import read_yaml_mapping
+from h2rec.config import Params, load_params, read_yaml_mapping
 from h2rec.errors import ConfigError
 
 RESERVED = ("seeds", "dataset")  # top-level keys of a grid file that are not variants
@@ -56,3 +56,10 @@ def variant(grid: Grid, name: str) -> dict:
 def pick(grid: Grid, names: list[str]) -> Grid:
     """The grid with only the variants `names`, in that order; its name (the runs' sweep tag) kept."""
     return Grid(grid.name, {n: variant(grid, n) for n in names}, grid.seeds, grid.dataset)
+
+
+def validated(variants: dict[str, dict], params_path: Path | str, dataset: str | None = None) -> dict[str, Params]:
+    """Each variant's overrides merged over params.yaml and validated: a misspelt key fails here,
+    before any run starts, with ConfigError naming the key."""
+    data = {"dataset": dataset} if dataset else {}
+    return {name: load_params(params_path, {"train": over, "data": data}) for name, over in variants.items()}

@@ -8,7 +8,7 @@ import pytest
 from prefect.settings import PREFECT_API_URL
 from prefect_dask import DaskTaskRunner
 
-from flows.sweep import Grid, grid_from, main, pick, read_grid, sweep, trial_tags
+from flows.sweep import Grid, grid_from, main, pick, read_grid, sweep, trial_tags, validated
 from h2rec.errors import ConfigError
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
@@ -83,13 +83,14 @@ def test_grid_files_of_the_project_use_the_train_keys():
 @pytest.mark.parametrize("path", sorted(EXPERIMENTS.rglob("*.yaml")), ids=lambda p: str(p.relative_to(EXPERIMENTS)))
 def test_every_variant_of_the_project_grids_is_valid_params(path):
     """A misspelt key in a committed grid fails here, not an hour into a sweep."""
-    from h2rec.config import load_params
-
     grid = read_grid(path)
-    for name, overrides in grid.variants.items():
-        data = {"dataset": grid.dataset} if grid.dataset else {}
-        params = load_params(EXPERIMENTS.parent / "params.yaml", {"train": overrides, "data": data})
-        assert params.train.model == overrides.get("model", params.train.model), name
+    for name, params in validated(grid.variants, EXPERIMENTS.parent / "params.yaml", grid.dataset).items():
+        assert params.train.model == grid.variants[name].get("model", params.train.model), name
+
+
+def test_a_misspelt_variant_key_is_named_before_any_run(tmp_path):
+    with pytest.raises(ConfigError, match="lrr"):
+        validated({"typo": {"model": "sasrec", "lrr": 0.01}}, EXPERIMENTS.parent / "params.yaml")
 
 
 def test_grid_names_every_trial():
