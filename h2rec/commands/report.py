@@ -46,6 +46,7 @@ import json
 import logging
 import math
 import re
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -676,8 +677,9 @@ def plot_tuning(trials: pd.DataFrame, dataset: str, path: Path) -> Path | None:
 
 # -- plot ------------------------------------------------------------------------------------
 def plot_mechanisms(frame: pd.DataFrame, dataset: str, path: Path) -> Path | None:
-    """Left: the learned gate per SID level by user group (one line per gated model). Right:
-    tail share and coverage of the top-10 lists per model. None when neither was logged."""
+    """Three panels: the learned gate per SID level by user history length, the same by target
+    popularity (one colour per level, one line style per gated model), and the tail share and
+    coverage of every model's top-10 lists. None when neither was logged."""
     gate_keys = [c for c in frame.columns if GATE_KEY.match(c)]
     variants = split_variants(frame)[0]
     lists = [c for c in ("full/overall/tail_share_10", "full/overall/coverage_10") if c in frame.columns]
@@ -687,44 +689,63 @@ def plot_mechanisms(frame: pd.DataFrame, dataset: str, path: Path) -> Path | Non
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (by_length, by_popularity, right) = plt.subplots(
+        1, 3, figsize=(14, 4.8), gridspec_kw={"width_ratios": [1.2, 2.2, 2.4]}, layout="constrained"
+    )
     groups = gate_groups(gate_keys)
+    panels = (
+        (by_length, [g for g in groups if g in ("all", "short", "long")], "gate by user history length"),
+        (by_popularity, [g for g in groups if g.startswith("bucket_")], "gate by target popularity (bucket_0 = least)"),
+    )
     levels = sorted({int(GATE_KEY.match(c).group(2)) for c in gate_keys})
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     styles = ["-", "--", ":", "-."]
-    for v in variants:
-        for l in levels:
-            means = [values(frame, v, f"gate/{g}/level_{l}") for g in groups]
-            if not any(len(m) for m in means):
-                continue
-            ys = [m.mean() if len(m) else np.nan for m in means]
-            left.plot(groups, ys, styles[l % len(styles)], marker="o", label=f"{LABELS.get(v, v)} level {l}")
-    left.set_ylabel("mean gate weight")
-    left.set_title("learned gate by user group (level 0 = coarsest)")
-    if left.lines:
-        left.legend(fontsize=7)
-    width = 0.8 / max(1, len(lists))
+    gated = [v for v in variants if any(len(values(frame, v, f"gate/all/level_{l}")) for l in levels)]
+    for ax, xs, title in panels:
+        for k, v in enumerate(gated):
+            for l in levels:
+                ys = [m.mean() if len(m := values(frame, v, f"gate/{g}/level_{l}")) else np.nan for g in xs]
+                ax.plot(xs, ys, styles[k % len(styles)], marker="o", color=colours[l % len(colours)])
+        ax.set_title(title, fontsize=10)
+        ax.tick_params(axis="x", labelsize=8)
+    by_length.set_ylabel("mean gate weight")
+    if gated:
+        # Colour says the level, line style the model: one legend entry each, not one per pair.
+        handles = [Line2D([], [], color=colours[l % len(colours)], marker="o", label=f"level {l}") for l in levels]
+        if len(gated) > 1:
+            handles += [Line2D([], [], color="black", ls=styles[k % len(styles)], label=v) for k, v in enumerate(gated)]
+        by_popularity.legend(handles=handles, fontsize=7, title="level 0 = coarsest", title_fontsize=7)
+    else:
+        by_length.set_axis_off()
+        by_popularity.set_axis_off()
+    height = 0.8 / max(1, len(lists))
+    rows = np.arange(len(variants))[::-1]  # the first model on top
     for i, c in enumerate(lists):
         stats = [mean_std(x) if len(x := values(frame, v, c)) else (np.nan, None) for v in variants]
-        right.bar(
-            np.arange(len(variants)) + i * width,
+        right.barh(
+            rows + (len(lists) - 1 - 2 * i) * height / 2,
             [m for m, _ in stats],
-            width,
-            yerr=[s or 0 for _, s in stats],
+            height,
+            xerr=[s or 0 for _, s in stats],
             label=c.split("/")[-1],
+            capsize=2,
         )
-    right.set_xticks(
-        np.arange(len(variants)) + width * (len(lists) - 1) / 2, [LABELS.get(v, v) for v in variants], rotation=30, ha="right"
-    )
-    right.set_title("top-10 lists (full ranking)")
+    right.set_yticks(rows, [wrapped(LABELS.get(v, v), 34) for v in variants], fontsize=8)
+    right.set_xlim(0, 1)
+    right.set_title("top-10 lists (full ranking)", fontsize=10)
     if lists:
-        right.legend(fontsize=8)
+        right.legend(fontsize=8, ncol=len(lists), loc="upper center", bbox_to_anchor=(0.5, -0.06))
     fig.suptitle(f"{dataset}: what the mechanisms do; mean over seeds")
-    fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return path
+
+
+def wrapped(text: str, width: int) -> str:
+    return "\n".join(textwrap.wrap(text, width))
 
 
 def plot_groups(frame: pd.DataFrame, dataset: str, path: Path) -> Path | None:
@@ -739,7 +760,7 @@ def plot_groups(frame: pd.DataFrame, dataset: str, path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 3.6))
+    fig, ax = plt.subplots(figsize=(10, 4.4 + 0.25 * ((len(variants) + 2) // 3)))
     width = 0.8 / len(variants)
     for i, v in enumerate(variants):
         stats = [mean_std(x) if len(x := values(frame, v, f"full/{g}/ndcg_10")) else (np.nan, None) for g in groups]
@@ -754,7 +775,7 @@ def plot_groups(frame: pd.DataFrame, dataset: str, path: Path) -> Path | None:
     ax.set_xticks(np.arange(len(groups)) + width * (len(variants) - 1) / 2, groups)
     ax.set_ylabel("test NDCG@10 (full ranking)")
     ax.set_title(f"{dataset}: by target popularity (bucket0 = least popular); mean ± std over seeds")
-    ax.legend()
+    ax.legend(fontsize=8, ncol=min(3, len(variants)), loc="upper center", bbox_to_anchor=(0.5, -0.1))
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
