@@ -207,7 +207,9 @@ class BackboneConfig(Section):
 class HidConfig(Section):
     """The hash-ID item table (one learned vector per item), in every model that has one."""
 
-    init: Literal["random", "pca"] = "random"  # pca: PCA of the item text embeddings (data/features)
+    # pca: PCA of the item text embeddings (data/features); pca_whitened (ours): the same axes,
+    # each at the same spread, so the leading text directions do not dominate the start.
+    init: Literal["random", "pca", "pca_whitened"] = "random"
 
 
 class SidConfig(Section):
@@ -468,7 +470,7 @@ RENAMED: dict[str, str] = {
     "train.h2rec.fusion": "train.h2rec.interaction",
     "train.h2rec.level_fusion": "train.sid.pooling",
     "train.h2rec.sid_init": "train.sid.init (random | codebooks)",
-    "train.h2rec.hid_init": "train.hid.init (random | pca)",
+    "train.h2rec.hid_init": "train.hid.init (random | pca | pca_whitened)",
     "train.h2rec.cooccurrence": "cooccurrence (a top-level section)",
     "train.sid.fusion": "train.sid.pooling",
     "train.sid.init_from_codebooks": "train.sid.init (random | codebooks)",

@@ -47,12 +47,12 @@ class HidTable(nn.Module):
         return self.emb.weight if items is None else self.emb(items)
 
     @torch.no_grad()
-    def init_from_text(self, text_embeddings: np.ndarray) -> None:
-        """Rows 1..I from a PCA of the (I, dim) item text embeddings."""
+    def init_from_text(self, text_embeddings: np.ndarray, whiten: bool = False) -> None:
+        """Rows 1..I from a PCA of the (I, dim) item text embeddings (`pca_project`)."""
         if len(text_embeddings) != self.emb.num_embeddings - 1:
             raise DataError(f"{len(text_embeddings)} text embeddings for a catalogue of {self.emb.num_embeddings - 1} items")
         self.emb.weight[1:] = torch.as_tensor(
-            pca_project([text_embeddings], self.emb.embedding_dim)[0], device=self.emb.weight.device
+            pca_project([text_embeddings], self.emb.embedding_dim, whiten)[0], device=self.emb.weight.device
         )
 
     @torch.no_grad()
@@ -131,11 +131,13 @@ class SidEmbedding(nn.Module):
         return len(codes_t)
 
 
-def pca_project(matrices: list[np.ndarray], d: int) -> list[np.ndarray]:
+def pca_project(matrices: list[np.ndarray], d: int, whiten: bool = False) -> list[np.ndarray]:
     """Project every (K, dim) matrix on the top-d principal axes of all of them together.
 
     Fitted on all levels at once so the levels stay in one space; rescaled to the usual
     initial spread (INIT_STD), padded with zeros when there are fewer than d components.
+    `whiten`: every axis rescaled to the same spread first, so the few leading directions of
+    a text embedding no longer carry most of the initial dot products.
     """
     stacked = np.concatenate(matrices).astype(np.float64)
     centred = stacked - stacked.mean(0)
@@ -144,6 +146,9 @@ def pca_project(matrices: list[np.ndarray], d: int) -> list[np.ndarray]:
     if axes.shape[1] < d:
         axes = np.pad(axes, ((0, 0), (0, d - axes.shape[1])))
     z = centred @ axes
+    if whiten:
+        spread = z.std(0)
+        z = np.divide(z, spread, out=np.zeros_like(z), where=spread > 1e-12)  # padded axes stay 0
     z *= INIT_STD / max(z.std(), 1e-12)
     splits = np.cumsum([len(m) for m in matrices])[:-1]
     return [part.astype(np.float32) for part in np.split(z, splits)]

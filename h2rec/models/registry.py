@@ -80,19 +80,19 @@ def make_loss(cfg: TrainConfig, n_items: int, train_count=None) -> NextItemLoss:
 
 
 def _text(cfg: TrainConfig, inputs: ModelInputs):
-    """The text embeddings a `hid.init: pca` table starts from (None: random init)."""
-    if cfg.hid.init != "pca" or inputs.text_embeddings is None:
+    """The text embeddings a `hid.init: pca | pca_whitened` table starts from (None: random init)."""
+    if cfg.hid.init == "random" or inputs.text_embeddings is None:
         return None
     return inputs.text_embeddings
 
 
-@register("sasrec", needs=lambda cfg: Needs(text=cfg.hid.init == "pca"))
+@register("sasrec", needs=lambda cfg: Needs(text=cfg.hid.init != "random"))
 def _sasrec(cfg: TrainConfig, inputs: ModelInputs) -> SequentialRecommender:
     from h2rec.models.sasrec import SASRec
 
     model = SASRec(inputs.data.n_items, cfg.backbone, make_loss(cfg, inputs.data.n_items, inputs.data.train_count))
     if (text := _text(cfg, inputs)) is not None:
-        model.items.init_from_text(text)
+        model.items.init_from_text(text, whiten=cfg.hid.init == "pca_whitened")
     return model
 
 
@@ -112,7 +112,7 @@ def _sid_sasrec(cfg: TrainConfig, inputs: ModelInputs) -> SequentialRecommender:
     needs=lambda cfg: Needs(
         sid=True,
         codebooks=cfg.sid.init == "codebooks",
-        text=cfg.hid.init == "pca",
+        text=cfg.hid.init != "random",
         cooccurrence=cfg.h2rec.code_cooccurrence > 0,
     ),
 )
@@ -142,7 +142,7 @@ def _h2rec(cfg: TrainConfig, inputs: ModelInputs) -> SequentialRecommender:
         model.sid.init_from_codebooks(sid.codebooks)
     hid = model.hid if is_h2rec else model.items
     if (text := _text(cfg, inputs)) is not None and hid is not None:
-        hid.init_from_text(text)
+        hid.init_from_text(text, whiten=cfg.hid.init == "pca_whitened")
     return model
 
 

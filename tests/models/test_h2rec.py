@@ -421,6 +421,10 @@ def test_pca_and_codebook_initialisation():
     for emb, expected in zip(m.sid.levels, pca_project(books, 16)):
         assert np.allclose(emb.weight[1:].detach().numpy(), expected, atol=1e-6)
     assert (m.hid.weight[0] == 0).all() and all((e.weight[0] == 0).all() for e in m.sid.levels)
+    whitened = build_model(
+        cfg.model_copy(update={"hid": HidConfig(init="pca_whitened")}), ModelInputs(data, sid, text_embeddings=text)
+    )
+    assert np.allclose(whitened.hid.weight[1:].detach().numpy(), pca_project([text], 16, whiten=True)[0], atol=1e-6)
 
 
 @pytest.mark.parametrize("interaction", ["cross", "parallel", "none"])

@@ -72,6 +72,19 @@ def test_pca_projection_keeps_the_geometry_of_the_codebooks():
     assert [len(p) for p in pca_project(books, 8)] == [5, 7]
 
 
+def test_whitened_pca_keeps_the_axes_at_one_spread():
+    rng = np.random.default_rng(0)
+    text = rng.normal(size=(200, 30)) * np.geomspace(10.0, 0.1, 30)  # a few directions dominate
+    plain, white = pca_project([text], 8)[0], pca_project([text], 8, whiten=True)[0]
+    assert plain.std(0)[0] > 2 * plain.std(0)[-1]
+    assert np.allclose(white.std(0), white.std(0)[0], rtol=1e-4)  # every axis at the same spread
+    assert np.isclose(white.std(), plain.std(), rtol=1e-4)  # the same overall initial scale
+    for axis in range(8):  # the same axes, each only rescaled
+        assert np.corrcoef(plain[:, axis], white[:, axis])[0, 1] > 0.9999
+    padded = pca_project([text[:, :5]], 8, whiten=True)[0]  # fewer components than dimensions
+    assert np.isfinite(padded).all() and (padded[:, 5:] == 0).all()
+
+
 def test_codebook_initialisation_sets_the_code_vectors():
     rng = np.random.default_rng(0)
     books = [rng.normal(size=(k, 20)).astype(np.float32) for k in CARDS]
