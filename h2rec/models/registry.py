@@ -79,11 +79,10 @@ def make_loss(cfg: TrainConfig, n_items: int, train_count=None) -> NextItemLoss:
     return NextItemLoss(cfg.loss, n_items, cfg.bce_negatives, cfg.softmax_negatives, cfg.logit_adjustment, prior)
 
 
-def _text(cfg: TrainConfig, inputs: ModelInputs):
-    """The text embeddings a `hid.init: pca | pca_whitened` table starts from (None: random init)."""
-    if cfg.hid.init == "random" or inputs.text_embeddings is None:
-        return None
-    return inputs.text_embeddings
+def _init_hid(table, cfg: TrainConfig, inputs: ModelInputs) -> None:
+    """Start a HID table from the text PCA under `hid.init: pca | pca_whitened` (else keep it random)."""
+    if cfg.hid.init != "random" and inputs.text_embeddings is not None and table is not None:
+        table.init_from_text(inputs.text_embeddings, whiten=cfg.hid.init == "pca_whitened")
 
 
 @register("sasrec", needs=lambda cfg: Needs(text=cfg.hid.init != "random"))
@@ -91,8 +90,7 @@ def _sasrec(cfg: TrainConfig, inputs: ModelInputs) -> SequentialRecommender:
     from h2rec.models.sasrec import SASRec
 
     model = SASRec(inputs.data.n_items, cfg.backbone, make_loss(cfg, inputs.data.n_items, inputs.data.train_count))
-    if (text := _text(cfg, inputs)) is not None:
-        model.items.init_from_text(text, whiten=cfg.hid.init == "pca_whitened")
+    _init_hid(model.items, cfg, inputs)
     return model
 
 
@@ -140,9 +138,7 @@ def _h2rec(cfg: TrainConfig, inputs: ModelInputs) -> SequentialRecommender:
     is_h2rec = isinstance(model, H2Rec)  # branches: hid composes a plain SASRec
     if cfg.sid.init == "codebooks" and sid.codebooks is not None and is_h2rec:
         model.sid.init_from_codebooks(sid.codebooks)
-    hid = model.hid if is_h2rec else model.items
-    if (text := _text(cfg, inputs)) is not None and hid is not None:
-        hid.init_from_text(text, whiten=cfg.hid.init == "pca_whitened")
+    _init_hid(model.hid if is_h2rec else model.items, cfg, inputs)
     return model
 
 
