@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
-from dvc.repo import Repo
 from mlflow import MlflowClient
 
 from h2rec.tracking.run import RUN_ENV, child_run, ensure_experiment  # noqa: F401  (re-exported)
@@ -43,6 +42,8 @@ def stage_run(parent_id: str, stage: str):
 
 def log_stage_outputs(run_id: str, stage: str, root: Path | str = ".") -> None:
     """Numbers of the stage's DVC metrics files as metrics; metrics and plots as artifacts."""
+    from dvc.repo import Repo  # here, not at the top: the sweep and tune flows import this module but never DVC
+
     client = MlflowClient()
     with Repo(str(root)) as repo:
         outs = [o for o in repo.stage.collect(stage)[0].outs if o.metric or o.plot]

@@ -15,7 +15,6 @@ decoding stays a plain sum of codebook rows in the embedding space.
 
 from __future__ import annotations
 
-import faiss
 import numpy as np
 from threadpoolctl import threadpool_limits
 
@@ -41,6 +40,8 @@ def kmeans(x: np.ndarray, k: int, seed: int, iters: int, spherical: bool = False
         init = kmeans_plusplus(x, k, rng)
     if init is None:
         return _each_point_its_own_centroid(x, k)
+    import faiss  # here: loading a fitted quantizer (to start SID tables from its codebooks) needs no faiss
+
     km = faiss.Kmeans(
         x.shape[1],
         k,
