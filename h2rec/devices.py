@@ -40,6 +40,11 @@ def autocast(device, precision: str):
     """
     import torch
 
-    if device.type != "cuda" or precision == "fp32":
+    if effective_precision(device, precision) == "fp32":
         return nullcontext()
     return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+
+
+def effective_precision(device, precision: str) -> str:
+    """What `autocast` computes in on `device`: "bf16" (CUDA, unless fp32 is asked) or "fp32"."""
+    return "fp32" if device.type != "cuda" or precision == "fp32" else "bf16"

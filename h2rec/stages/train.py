@@ -17,6 +17,7 @@ import torch
 
 from h2rec import paths
 from h2rec.config import TrainConfig, load_params
+from h2rec.devices import effective_precision
 from h2rec.io import atomic_path, write_json
 from h2rec.models.registry import build_model
 from h2rec.paths import Layout
@@ -95,6 +96,9 @@ def _fit_tracked(cfg, model, data, out_dir, identity, resume, dataset, on_epoch=
                 on_epoch(epoch, metrics)
 
         trainer = Trainer(model, data, cfg, out_dir, identity, on_epoch=log_epoch)
+        # Where it ran, as resolved (train.device may say auto): seeds of one variant can come
+        # from different machines, and the report can tell them apart.
+        mlrun.set_tags({"device": trainer.device.type, "precision": effective_precision(trainer.device, cfg.precision)})
         state = trainer.fit(resume)
         mlrun.log_metrics({"best_valid/ndcg_10": state.best_score, "best_epoch": state.best_epoch})
     return state

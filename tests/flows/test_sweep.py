@@ -126,3 +126,4 @@ def test_seed_sweep_on_two_dask_workers(prefect_server, dvc_project, monkeypatch
     assert all(r.data.tags["dataset"] == "scientific" for r in siblings)
     assert all("full/overall/ndcg_10" in r.data.metrics for r in siblings)
     assert {r.data.params["train.num_threads"] for r in siblings} == {"1"}  # the worker's one thread, not params' 2
+    assert {(r.data.tags["device"], r.data.tags["precision"]) for r in siblings} == {("cpu", "fp32")}  # where each trained
