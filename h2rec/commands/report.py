@@ -8,7 +8,10 @@
 Runs: the FINISHED runs of the MLflow experiment `--experiment` that carry a `variant` tag,
 i.e. the trial runs of flows/sweep.py (tags `dataset`, `sweep`, `variant`, `model`, `seed`) with
 the test metrics the evaluate stage logged. When a (dataset, variant, seed) ran more than once
-(a rerun, or `h2rec` in both the main and the ablation sweep) the most recent run counts.
+(a rerun, or `h2rec` in both the main and the ablation sweep) the most recent run counts. A run
+trained on a GPU (its `device` tag says cuda) counts as the variant `<variant>_gpu`: its seeds
+are never pooled with, and never replace, the CPU's, since the device moves the results a little
+(fp32 with TF32 matmuls there, plain fp32 here).
 
 Outputs, in --out (default docs/results/):
   runs.csv              one row per run: dataset, sweep, variant, model, seed, run_id and its
@@ -84,7 +87,8 @@ MODEL_ORDER = [
 ]  # fmt: skip
 # The baselines of experiments/baselines.yaml every model is compared with by default (absent ones
 # skipped); the naive SID+HID sum is the baseline the method is built to beat.
-BASELINES = ["sasrec", "sasrec_h128", "sasrec_ssm", "llminit_sasrec", "llm_esr", "naive_sum"]
+BASELINES = ["sasrec", "sasrec_h128", "sasrec_ssm", "llminit_sasrec", "llm_esr", "naive_sum", "sasrec_gpu"]
+GPU = "_gpu"  # the variant suffix of runs trained on a GPU (tag device=cuda)
 REFERENCE = "h2rec"  # what the ablations are compared with
 ABLATION_SWEEP = "ablation"
 # Sweeps that answer one question each get a table of their own instead of rows in the main
@@ -95,7 +99,12 @@ SIDE_SWEEPS = {
     "fidelity": ("The method's version of each mechanism (experiments/fidelity.yaml, docs/method.md)", {}),
     "tail": (
         "Ours: logit adjustment for the tail (experiments/tail.yaml)",
-        {"sasrec_la05": "sasrec", "text_init_la05": "text_init"},
+        {
+            "sasrec_la05": "sasrec",
+            "text_init_la05": "text_init",
+            "text_init_la025": "text_init",
+            "text_init_la025_gpu": "h2rec_gpu",
+        },
     ),
     "windows": (
         "Whole histories and the minimum epoch count (experiments/windows.yaml)",
@@ -121,6 +130,7 @@ LABELS = {
     "h2rec": "H2Rec",
     "text_init": "H2Rec, the method's initialisation (text-PCA HID, codebook SID)",
     "text_init_la05": "H2Rec, the method's initialisation, logit adjustment 0.5",
+    "text_init_la025": "H2Rec, the method's initialisation, logit adjustment 0.25",
     "no_code": "w/o L_code",
     "no_mask": "w/o L_mask",
     "no_gate": "w/o gate (mean)",
@@ -155,6 +165,11 @@ def main(args: argparse.Namespace) -> int:
         # The export keeps what earlier stores held (mlruns/ is not committed): MLflow's runs
         # replace the exported ones of the same dataset, variant and seed, the rest stay.
         runs = fetch_runs(args.experiment)
+        if runs.empty and not export.is_file():
+            raise DataError(
+                f"no finished sweep runs with test metrics in experiment {args.experiment!r}, and no {export} to keep; "
+                "run `python -m flows.sweep --grid experiments/main.yaml` first"
+            )
         if export.is_file():
             runs = merge_export(read_export(export), runs, ["dataset", "variant", "seed"])
         write_export(runs, export)
@@ -188,7 +203,8 @@ def main(args: argparse.Namespace) -> int:
 
 # -- runs: MLflow -> export file -------------------------------------------------------------
 def fetch_runs(experiment: str) -> pd.DataFrame:
-    """One row per finished sweep trial, the most recent per (dataset, variant, seed)."""
+    """One row per finished sweep trial, the most recent per (dataset, variant, seed); none (an
+    empty frame) when the store holds only tuning studies."""
     import mlflow
 
     from h2rec.tracking.run import tracking_uri
@@ -208,11 +224,9 @@ def fetch_runs(experiment: str) -> pd.DataFrame:
         experiment_ids=[found.experiment_id], filter_string="attributes.status = 'FINISHED'", output_format="list"
     )
     records = [r for r in (run_record(run) for run in runs) if r is not None]
-    if not records:
-        raise DataError(
-            f"no finished sweep runs with test metrics in experiment {experiment!r} at {uri}; "
-            "run `python -m flows.sweep --grid experiments/main.yaml` first"
-        )
+    if not records:  # a store of tuning studies alone: its trials are still exported
+        log.info("no finished sweep runs with test metrics in experiment %r at %s", experiment, uri)
+        return pd.DataFrame(columns=ID_COLUMNS)
     frame = pd.DataFrame(records).sort_values("start_time")
     latest = frame.drop_duplicates(["dataset", "variant", "seed"], keep="last")
     if len(latest) < len(frame):
@@ -237,7 +251,7 @@ def run_record(run) -> dict | None:
     return {
         "dataset": tags.get("dataset", "unknown"),
         "sweep": tags.get("sweep", ""),
-        "variant": tags["variant"],
+        "variant": variant_of(tags),
         "model": tags.get("model", ""),
         "seed": seed,
         "run_id": run.info.run_id,
@@ -269,7 +283,7 @@ def fetch_trials(experiment: str) -> pd.DataFrame:
         rows.append(
             {
                 "dataset": tags.get("dataset", ""),
-                "variant": tags.get("variant", ""),
+                "variant": variant_of(tags) if "variant" in tags else "",
                 "model": tags.get("model", ""),
                 "trial": int(tags.get("trial", -1)),
                 "state": tags.get("optuna_state", run.info.status),
@@ -408,7 +422,14 @@ def summarise(runs: pd.DataFrame, baselines: list[str]) -> dict[str, list[dict]]
 
 # -- tables ----------------------------------------------------------------------------------
 def label(variant: str) -> str:
-    return f"`{variant}`: {LABELS[variant]}" if variant in LABELS else f"`{variant}`"
+    base = variant.removesuffix(GPU)
+    where = ", trained on a GPU" if variant.endswith(GPU) and base in LABELS else ""
+    return f"`{variant}`: {LABELS[base]}{where}" if base in LABELS else f"`{variant}`"
+
+
+def variant_of(tags: dict[str, str]) -> str:
+    """The run's variant as the report counts it: `<variant>_gpu` for a run trained on a GPU."""
+    return tags["variant"] + (GPU if tags.get("device") == "cuda" else "")
 
 
 def cell(x: np.ndarray, digits: int = 4) -> str:

@@ -275,3 +275,36 @@ def test_runs_exported_from_another_store_are_kept(store, tmp_path):
     assert len(merged) == len(export) + len(elsewhere)
     assert sorted(merged[merged["dataset"] == "beauty"]["run_id"]) == sorted(elsewhere["run_id"])
     assert (out / "beauty.md").is_file()
+
+
+def test_a_store_of_tuning_studies_alone_adds_its_trials_to_the_export(store, tmp_path, monkeypatch):
+    import pandas as pd
+
+    assert cli(["report"]) == 0
+    out = tmp_path / "docs" / "results"
+    runs = pd.read_csv(out / "runs.csv")
+    studies = tmp_path / "studies.db"  # another machine's store: one study, no seed runs yet
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{studies}")
+    mlflow.set_tracking_uri(f"sqlite:///{studies}")
+    client = mlflow.MlflowClient()
+    exp_id = client.create_experiment("h2rec", artifact_location=(tmp_path / "studies").as_uri())
+    tags = {"kind": "trial", "sweep": "tune", "variant": "sasrec", "model": "sasrec", "dataset": "beauty", "trial": "0"}
+    log_run(client, exp_id, {**tags, "optuna_state": "COMPLETE"}, {"best_valid/ndcg_10": 0.05}, 1_700_200_000_000)
+    assert cli(["report"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "runs.csv"), runs)
+    assert pd.read_csv(out / "tuning.csv")[["dataset", "variant", "state"]].values.tolist() == [["beauty", "sasrec", "COMPLETE"]]
+
+
+def test_a_run_trained_on_a_gpu_is_its_own_variant(store, tmp_path):
+    import pandas as pd
+
+    client = mlflow.MlflowClient()
+    exp_id = client.get_experiment_by_name("h2rec").experiment_id
+    tags = {"variant": "sasrec", "sweep": "main", "seed": "0", "dataset": "scientific", "device": "cuda"}
+    log_run(client, exp_id, tags, eval_metrics(0.6, np.random.default_rng(1)), 1_700_300_000_000)  # the newest run
+    assert cli(["report"]) == 0
+    runs = pd.read_csv(tmp_path / "docs" / "results" / "runs.csv")
+    assert sorted(runs.loc[runs["variant"] == "sasrec", "seed"]) == SEEDS  # the CPU's seeds stay, none replaced
+    assert runs.loc[runs["variant"] == "sasrec_gpu", "seed"].tolist() == [0]
+    page = (tmp_path / "docs" / "results" / "scientific.md").read_text()
+    assert "`sasrec_gpu`: SASRec (HID), trained on a GPU" in page
