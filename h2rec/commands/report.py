@@ -10,8 +10,8 @@ i.e. the trial runs of flows/sweep.py (tags `dataset`, `sweep`, `variant`, `mode
 the test metrics the evaluate stage logged. When a (dataset, variant, seed) ran more than once
 (a rerun, or `h2rec` in both the main and the ablation sweep) the most recent run counts. A run
 trained on a GPU (its `device` tag says cuda) counts as the variant `<variant>_gpu`: its seeds
-are never pooled with, and never replace, the CPU's, since the device moves the results a little
-(fp32 with TF32 matmuls there, plain fp32 here).
+are never pooled with, and never replace, the CPU's, so that every comparison stays within one
+device (fp32 with TF32 matmuls there, plain fp32 here).
 
 Outputs, in --out (default docs/results/):
   runs.csv              one row per run: dataset, sweep, variant, model, seed, run_id and its
