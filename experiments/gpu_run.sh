@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# On a lent GPU machine, after experiments/gpu_prepare.sh here (its header says what to carry): Beauty's tuning and seed programme
-# through the project's own flows (Prefect on a local Dask cluster per chain, several trials on
+# On a lent GPU machine, after experiments/gpu_prepare.sh here (its header says what to carry):
+# Beauty's tuning and seed programme through the project's own flows (Prefect on a local Dask cluster per chain, several trials on
 # the one GPU side by side), each chain into its own MLflow store under mlruns/, all of it packed
 # into $OUT/gpu-runs.tgz. Back here, `h2rec report` reads each store in turn (docs/results.md).
 #
