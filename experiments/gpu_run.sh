@@ -39,8 +39,8 @@ REQUIRE_CUDA=$REQUIRE_CUDA python3 - <<'EOF' || exit 1
 import os
 import yaml
 params = yaml.safe_load(open("params.yaml"))
+params["train"]["precision"] = "fp32"
 for chain in ("seeds", "sasrec", "h2rec"):
-    params["train"]["precision"] = "fp32"
     params["tune"]["storage"] = f"sqlite:///mlruns/optuna-{chain}.db"
     yaml.safe_dump(params, open(f"params-{chain}.yaml", "w"), sort_keys=False)
 import flows.sweep, flows.tune, torch  # noqa: E401,F401  (every import the chains need, before they start)
