@@ -87,7 +87,10 @@ MODEL_ORDER = [
 ]  # fmt: skip
 # The baselines of experiments/baselines.yaml every model is compared with by default (absent ones
 # skipped); the naive SID+HID sum is the baseline the method is built to beat.
-BASELINES = ["sasrec", "sasrec_h128", "sasrec_ssm", "llminit_sasrec", "llm_esr", "naive_sum", "sasrec_gpu"]
+BASELINES = ["sasrec", "sasrec_h128", "sasrec_ssm", "llminit_sasrec", "llm_esr", "naive_sum", "sasrec_gpu", "gru4rec", "bert4rec"]
+# Baselines that stand for a backbone rather than a method: only the variants on that backbone
+# (`gru4rec_sid`, `gru4rec_h2rec`, ...) are compared with them, which is the backbone-agnostic claim.
+BACKBONE_BASELINES = {"gru4rec", "bert4rec"}
 GPU = "_gpu"  # the variant suffix of runs trained on a GPU (tag device=cuda)
 REFERENCE = "h2rec"  # what the ablations are compared with
 ABLATION_SWEEP = "ablation"
@@ -387,6 +390,13 @@ def welch_p(x: np.ndarray, baseline: np.ndarray) -> float | None:
     return p if math.isfinite(p) else None  # nan when both sides have no spread
 
 
+def compared_with(baseline: str, variants: list[str]) -> list[str]:
+    """The variants a baseline is compared with: all others, or a backbone baseline's own family."""
+    if baseline in BACKBONE_BASELINES:
+        return [v for v in variants if v.startswith(f"{baseline}_")]
+    return [v for v in variants if v != baseline]
+
+
 def summarise(runs: pd.DataFrame, baselines: list[str]) -> dict[str, list[dict]]:
     rows, comparisons = [], []
     keys = sorted((c for c in runs.columns if METRIC_KEY.match(c)), key=column_key)
@@ -405,7 +415,7 @@ def summarise(runs: pd.DataFrame, baselines: list[str]) -> dict[str, list[dict]]
                     rows.append({**where, "model": variant, "mean": mean, "std": std, "seeds": len(x)})
             for baseline in (b for b in baselines if b in variants):
                 base = values(frame, baseline, column)
-                for variant in (v for v in variants if v != baseline):
+                for variant in compared_with(baseline, variants):
                     x = values(frame, variant, column)
                     if len(x) and len(base):
                         comparisons.append(
@@ -504,7 +514,7 @@ def main_tables(
     title = f"## Test, {PROTOCOLS[protocol]}" + ("" if grouping == GROUPING else f", the paper's grouping ({PAPER_GROUPING})")
     out = [title, "", *table(["model", *names, "seeds"], body), ""]
     for b in (b for b in baselines if b in variants):
-        body = [[label(v), *(gain_cell(col(v, m, g), col(b, m, g)) for m, g in columns)] for v in variants if v != b]
+        body = [[label(v), *(gain_cell(col(v, m, g), col(b, m, g)) for m, g in columns)] for v in compared_with(b, variants)]
         if body:
             out += [f"Relative gain over {label(b)} (Welch p-value over seeds):", "", *table(["model", *names], body), ""]
     return out

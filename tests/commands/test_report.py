@@ -308,3 +308,12 @@ def test_a_run_trained_on_a_gpu_is_its_own_variant(store, tmp_path):
     assert runs.loc[runs["variant"] == "sasrec_gpu", "seed"].tolist() == [0]
     page = (tmp_path / "docs" / "results" / "scientific.md").read_text()
     assert "`sasrec_gpu`: SASRec (HID), trained on a GPU" in page
+
+
+def test_a_backbone_baseline_is_compared_with_its_own_family_only():
+    from h2rec.commands.report import compared_with
+
+    variants = ["sasrec", "gru4rec", "gru4rec_sid", "gru4rec_h2rec", "bert4rec", "bert4rec_h2rec", "h2rec"]
+    assert compared_with("gru4rec", variants) == ["gru4rec_sid", "gru4rec_h2rec"]
+    assert compared_with("bert4rec", variants) == ["bert4rec_h2rec"]
+    assert compared_with("sasrec", variants) == [v for v in variants if v != "sasrec"]
