@@ -168,7 +168,7 @@ def train_ours(dataset: str, variant: str, epochs: int, patience: int, threads: 
         "prep_seconds": prep_seconds,
         "fit_seconds": fit_seconds,
         "timeline": timeline,
-        "best_valid_ndcg_10": state.best_score,
+        "best_valid_ndcg_10": state.best_ndcg_10,
         "best_epoch": state.best_epoch,
         "test": {"recall@10": test["full/overall/hr_10"], "ndcg@10": test["full/overall/ndcg_10"]},
         "test_seconds": test_seconds,

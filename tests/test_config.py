@@ -161,3 +161,14 @@ def test_renamed_keys_name_their_new_key(tmp_path, old, value, new):
     node[old[-1]] = value
     with pytest.raises(ConfigError, match=rf"{'.'.join(old)}: renamed to {new}"):
         load_params(write(tmp_path, raw))
+
+
+@pytest.mark.parametrize(
+    ("selection", "message"),
+    [({"tail": 0.0}, r"train.*selection.*no positive weight"), ({"cold": 1.0}, r"train\.selection\.cold")],
+)
+def test_a_selection_without_weight_or_with_an_unknown_group_is_named(tmp_path, selection, message):
+    raw = repo_params()
+    raw["train"]["selection"] = selection
+    with pytest.raises(ConfigError, match=message):
+        load_params(write(tmp_path, raw))

@@ -272,6 +272,12 @@ WALL = "wall_s"  # the run's wall-clock seconds (training and evaluation)
 BEST_EPOCH = "best_epoch"  # the training epoch whose checkpoint was evaluated
 
 
+def trial_value(metrics: dict[str, float]) -> float:
+    """A completed trial's study value: its best validation selection score (runs logged before
+    train.selection existed have only NDCG@10, which that score then was)."""
+    return metrics.get("best_valid/selection", metrics.get("best_valid/ndcg_10", np.nan))
+
+
 def fetch_trials(experiment: str) -> pd.DataFrame:
     """One row per tuning trial of `h2rec tune` (runs tagged kind=trial), any final state."""
     import mlflow
@@ -290,7 +296,7 @@ def fetch_trials(experiment: str) -> pd.DataFrame:
                 "model": tags.get("model", ""),
                 "trial": int(tags.get("trial", -1)),
                 "state": tags.get("optuna_state", run.info.status),
-                "value": metrics.get("best_valid/ndcg_10", np.nan) if tags.get("optuna_state") == "COMPLETE" else np.nan,
+                "value": trial_value(metrics) if tags.get("optuna_state") == "COMPLETE" else np.nan,
                 "best_epoch": metrics.get("best_epoch", np.nan),
                 "epochs": len(client.get_metric_history(run.info.run_id, "valid/ndcg_10")),
                 "wall_s": (end - run.info.start_time) / 1000,
@@ -650,7 +656,7 @@ def tuning_section(trials: pd.DataFrame | None, curve: Path | None) -> str:
     if trials is None or not len(trials):
         return ""
     lines = [
-        "## Tuning (`h2rec tune`, validation NDCG@10, full ranking)",
+        "## Tuning (`h2rec tune`, validation NDCG@10, full ranking, weighted by the variant's `train.selection` if it sets one)",
         "",
         f"From `{TUNING_EXPORT}`. Every variant is searched in the same space (params `tune.space`) with the same",
         "number of trials; pruned trials stopped below the median of earlier trials at the same epoch. Hours are the",
@@ -676,7 +682,7 @@ def tuning_section(trials: pd.DataFrame | None, curve: Path | None) -> str:
             ]
         )
     lines += table(
-        ["model", "trials", "complete/pruned/failed", "best valid NDCG@10", "best trial", "hours", "best settings"], body
+        ["model", "trials", "complete/pruned/failed", "best valid score", "best trial", "hours", "best settings"], body
     ) + [""]
     if curve is not None:
         lines += [f"![tuning: best validation NDCG@10 so far, by trial]({curve.name})", ""]

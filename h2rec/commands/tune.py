@@ -6,7 +6,8 @@
 
 A study = (dataset, grid variant). Its trials sample params `tune.space` (dotted `train` keys,
 the same space for every variant) over the variant's own overrides, train on the prepared
-data and report validation NDCG@10 (full ranking) after every epoch; the median pruner stops
+data and report their validation score after every epoch (train.selection: NDCG@10, full
+ranking, overall unless the variant weighs groups otherwise); the median pruner stops
 a trial that is below the median of earlier trials at the same epoch (after `warmup_epochs`).
 The study lives in `tune.storage` (an RDB), so trials run in parallel processes (the Prefect
 flow's Dask workers) share it: each asks the study for its parameters and tells it the result.
@@ -35,15 +36,16 @@ import yaml
 
 from h2rec import paths
 from h2rec.commands.grid import read_grid, variant
-from h2rec.config import Params, SearchDim, TuneConfig, load_params, merge
+from h2rec.config import Params, SearchDim, TrainConfig, TuneConfig, load_params, merge
 from h2rec.errors import ConfigError, DataError
+from h2rec.eval.metrics import selection_name
 from h2rec.tracking.tags import flatten
 
 log = logging.getLogger(__name__)
 
 TUNED_DIR = Path("experiments/tuned")
 TRIALS_DIR = Path("models/tune")
-OBJECTIVE = "valid/ndcg_10"
+OBJECTIVE = "valid/selection"  # train.selection's score: validation NDCG@10 (overall, unless set otherwise)
 
 
 # ---- the study ----------------------------------------------------------------------------
@@ -158,7 +160,9 @@ def run_trial(
             def report(epoch: int, metrics: dict[str, float]) -> None:
                 trial.report(metrics[OBJECTIVE], epoch)
                 if trial.should_prune():
-                    raise optuna.TrialPruned(f"valid NDCG@10 {metrics[OBJECTIVE]:.4f} below the median at epoch {epoch}")
+                    raise optuna.TrialPruned(
+                        f"validation selection score {metrics[OBJECTIVE]:.4f} below the median at epoch {epoch}"
+                    )
 
             result = train.run(
                 params.train,
@@ -170,7 +174,7 @@ def run_trial(
             )
             value = float(result.best_score)
             if not math.isfinite(value):
-                raise ValueError(f"best validation NDCG@10 is {value}")
+                raise ValueError(f"best validation selection score is {value}")
     except optuna.TrialPruned as e:
         state, reason = optuna.trial.TrialState.PRUNED, str(e)
     except Exception as e:  # a failing trial is recorded, the study goes on
@@ -195,10 +199,11 @@ def write_override_file(study, overrides: dict, dataset: str, name: str, out_dir
     """experiments/tuned/<dataset>/<variant>.yaml: a one-variant grid file (and its -S line)."""
     best = best_overrides(study, overrides)
     flat = flatten({"train": best})
+    score = selection_name(best.get("selection", TrainConfig().selection))
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
     header = [
         f"# {name} on {dataset}, tuned by `h2rec tune`: best of {len(study.trials)} trials ({len(done)} completed),",
-        f"# trial {study.best_trial.number}, validation NDCG@10 (full ranking) {study.best_value:.5f}.",
+        f"# trial {study.best_trial.number}, validation {score} (full ranking) {study.best_value:.5f}.",
         "# As a grid:   python -m flows.sweep --grid <this file> --seeds 0 1 2 3 4",
         "# In DVC:      dvc exp run " + " ".join(f"-S {k}={v}" for k, v in flat.items() if k != "train.model"),
         "# Or merge the variant's mapping into params.yaml's `train` section.",
@@ -225,13 +230,13 @@ def log_study(study, run_id: str, override_file: Path | None) -> None:
     completed = [t for t in study.trials if t.state.name == "COMPLETE"]
     if not completed:
         return
-    client.log_metric(run_id, "best_valid/ndcg_10", study.best_value)
+    client.log_metric(run_id, "best_valid/selection", study.best_value)
     client.log_metric(run_id, "best_trial", study.best_trial.number)
     for key, value in study.best_trial.params.items():
         client.log_param(run_id, f"best.{key}", value)
     for t in sorted(completed, key=lambda t: t.number):  # the best-trial curve
         best = max(c.value for c in completed if c.number <= t.number)
-        client.log_metric(run_id, "best_so_far/ndcg_10", best, step=t.number)
+        client.log_metric(run_id, "best_so_far/selection", best, step=t.number)
     plots = {"optimization_history": vis.plot_optimization_history, "parallel_coordinate": vis.plot_parallel_coordinate}
     if len(completed) >= 2:
         plots["param_importances"] = vis.plot_param_importances
@@ -337,11 +342,11 @@ def tune(name, overrides, dataset, params_path, n_trials, experiment, default_mo
     for r in results:
         value = f"{r['value']:.4f}" if r["value"] is not None else "-"
         lines.append(
-            f"  trial {r['number']:>3} {r['state']:<8} valid NDCG@10 {value}  {r['params']}"
+            f"  trial {r['number']:>3} {r['state']:<8} valid score {value}  {r['params']}"
             + (f"  ({r['reason']})" if r["reason"] and r["state"] == "FAIL" else "")
         )
     if path is not None:
-        lines.append(f"best: trial {study.best_trial.number}, valid NDCG@10 {study.best_value:.4f} -> {path}")
+        lines.append(f"best: trial {study.best_trial.number}, valid score {study.best_value:.4f} -> {path}")
     else:
         lines.append("no trial completed: no override file written")
     return {"results": results, "override_file": path, "summary": "\n".join(lines)}

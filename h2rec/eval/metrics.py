@@ -37,3 +37,14 @@ def tail_share(top: np.ndarray, is_head: np.ndarray) -> float:
 def coverage(top: np.ndarray, n_items: int) -> float:
     """Share of the catalogue that appears in at least one user's top list."""
     return float(len(np.unique(top[top > 0])) / n_items)
+
+
+def selection_score(metrics: dict[str, float], weights: dict[str, float]) -> float:
+    """train.selection: the weighted mean of validation NDCG@10 (full ranking) over groups."""
+    return sum(w * metrics[f"full/{g}/ndcg_10"] for g, w in weights.items()) / sum(weights.values())
+
+
+def selection_name(weights: dict[str, float]) -> str:
+    """How train.selection reads in a sentence: "NDCG@10", or its weights when it is not overall alone."""
+    used = {g: w for g, w in weights.items() if w > 0}
+    return "NDCG@10" if set(used) == {"overall"} else "NDCG@10 weighted " + ", ".join(f"{g} {w:g}" for g, w in used.items())

@@ -100,7 +100,10 @@ def _fit_tracked(cfg, model, data, out_dir, identity, resume, dataset, on_epoch=
         # from different machines, and the report can tell them apart.
         mlrun.set_tags({"device": trainer.device.type, "precision": effective_precision(trainer.device, cfg.precision)})
         state = trainer.fit(resume)
-        mlrun.log_metrics({"best_valid/ndcg_10": state.best_score, "best_epoch": state.best_epoch})
+        best = {"best_valid/selection": state.best_score, "best_epoch": state.best_epoch}
+        if state.best_ndcg_10 is not None:
+            best["best_valid/ndcg_10"] = state.best_ndcg_10
+        mlrun.log_metrics(best)
     return state
 
 
@@ -112,7 +115,8 @@ def _write_outputs(state: TrainState, cfg: TrainConfig, metrics_path: Path, hist
             "loss": cfg.loss,
             "epochs": state.epoch,
             "best_epoch": state.best_epoch,
-            "best_valid_ndcg_10": state.best_score if state.history else None,
+            "best_valid_ndcg_10": state.best_ndcg_10,
+            "best_valid_selection": state.best_score if state.history else None,
             "mean_epoch_seconds": sum(seconds) / len(seconds) if seconds else None,
         },
         metrics_path,

@@ -38,6 +38,7 @@ from h2rec.data.sequences import SeqDataset
 from h2rec.devices import autocast, resolve_device
 from h2rec.errors import Diverged
 from h2rec.eval.evaluator import Evaluator
+from h2rec.eval.metrics import selection_score
 from h2rec.models.base import SequentialRecommender
 from h2rec.train import checkpoint, distributed
 from h2rec.train.batching import bucketed_batches
@@ -63,6 +64,12 @@ class TrainState:
     bad_epochs: int = 0
     finished: bool = False
     history: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def best_ndcg_10(self) -> float | None:
+        """Validation NDCG@10 (overall) at the best epoch, which train.selection may not be."""
+        best = [h for h in self.history if h["epoch"] == self.best_epoch]
+        return best[0].get("valid/ndcg_10") if best else None
 
 
 class Trainer:
@@ -124,17 +131,25 @@ class Trainer:
             )
         seconds = time.perf_counter() - t0
         metrics = self.evaluator.evaluate(self.model, "valid", self.cfg.backbone.max_len, self.cfg.padding, ("full",))
-        score = metrics[VALID_METRIC]
+        score = selection_score(metrics, self.cfg.selection)
         record = {
             "epoch": epoch,
             **{f"loss/{k}": v for k, v in losses.items()},
-            "valid/ndcg_10": score,
+            "valid/ndcg_10": metrics[VALID_METRIC],
+            "valid/selection": score,
             "epoch_seconds": seconds,
             "sequences_per_s": len(self.windows[0]) / seconds,  # training windows (= users without window_stride)
         }
         self.state.history.append(record)
         self.state.epoch = epoch
-        log.info("epoch %d: loss %.4f valid ndcg@10 %.4f (%.1fs)", epoch, losses["total"], score, seconds)
+        log.info(
+            "epoch %d: loss %.4f valid ndcg@10 %.4f, selection %.4f (%.1fs)",
+            epoch,
+            losses["total"],
+            record["valid/ndcg_10"],
+            score,
+            seconds,
+        )
         if score > self.state.best_score:
             self.state.best_epoch, self.state.best_score, self.state.bad_epochs = epoch, score, 0
             self._save_best()
@@ -143,7 +158,7 @@ class Trainer:
             if self.state.bad_epochs >= self.cfg.patience and epoch >= self.cfg.min_epochs:
                 self.state.finished = True
                 log.info(
-                    "early stop at epoch %d: best valid NDCG@10 %.4f at epoch %d",
+                    "early stop at epoch %d: best validation selection score %.4f at epoch %d",
                     epoch,
                     self.state.best_score,
                     self.state.best_epoch,

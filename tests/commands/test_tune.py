@@ -92,7 +92,12 @@ def test_a_study_tracks_its_trials_and_writes_the_override_file(project, monkeyp
     assert len(trials) == 3 and all(t.data.tags["mlflow.parentRunId"] == study.info.run_id for t in trials)
     assert {t.data.tags["optuna_state"] for t in trials} == set(states)
     assert all(t.data.tags["variant"] == "sasrec" and t.data.tags["sweep"] == "tune" for t in trials)
-    assert all("valid/ndcg_10" in t.data.metrics for t in trials)  # the per-epoch objective
+    assert all("valid/selection" in t.data.metrics for t in trials)  # the per-epoch objective
+    for r, t in zip(
+        sorted(result["results"], key=lambda r: r["number"]), sorted(trials, key=lambda t: int(t.data.tags["trial"]))
+    ):
+        if r["state"] == "COMPLETE":  # train.selection at its default: the overall NDCG@10
+            assert r["value"] == t.data.metrics["best_valid/selection"] == t.data.metrics["best_valid/ndcg_10"]
     assert study.data.metrics["trials_complete"] == states.count("COMPLETE")
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(study.info.run_id, "optuna")}
     assert {"optuna/optimization_history.png", "optuna/parallel_coordinate.png", "optuna/param_importances.png"} <= artifacts
@@ -107,6 +112,22 @@ def test_a_study_tracks_its_trials_and_writes_the_override_file(project, monkeyp
     # The study continues where it stopped: a second call adds trials to it.
     more = tuner.tune("sasrec", {"model": "sasrec"}, "scientific", "params.yaml", 1, "h2rec-test", "h2rec")
     assert more["results"][0]["number"] == 3
+
+
+@pytest.mark.integration
+def test_a_study_maximises_the_variants_selection_score(project, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
+    _prepared_project(project, {"lr": {"low": 0.0005, "high": 0.005, "log": True}})
+    overrides = {"model": "sasrec", "selection": {"tail": 1.0}}
+    result = tuner.tune("sasrec_tail", overrides, "scientific", "params.yaml", 1, "h2rec-test", "h2rec")
+    (trial,) = _runs("trial")
+    assert result["results"][0]["value"] == trial.data.metrics["best_valid/selection"]
+    client = mlflow.MlflowClient()
+    tail = [m.value for m in sorted(client.get_metric_history(trial.info.run_id, "valid/selection"), key=lambda m: m.step)]
+    overall = [m.value for m in sorted(client.get_metric_history(trial.info.run_id, "valid/ndcg_10"), key=lambda m: m.step)]
+    assert max(tail) == result["results"][0]["value"] and tail != overall  # the tail's NDCG@10, not the overall one
+    print(f"validation NDCG@10 by epoch: tail {tail}, overall {overall}")
+    assert "validation NDCG@10 weighted tail 1 (full ranking)" in result["override_file"].read_text()
 
 
 @pytest.mark.integration

@@ -2,7 +2,7 @@ import math
 
 import numpy as np
 
-from h2rec.eval.metrics import coverage, hit, ndcg, rank_metrics, tail_share
+from h2rec.eval.metrics import coverage, hit, ndcg, rank_metrics, selection_name, selection_score, tail_share
 
 
 def test_hr_and_ndcg_for_known_ranks():
@@ -31,3 +31,12 @@ def test_tail_share_and_coverage():
     assert math.isclose(tail_share(top, is_head), (2 / 3 + 1 / 2) / 2)
     assert coverage(top, n_items=5) == 5 / 5
     assert coverage(np.array([[1, 1], [1, 2]]), n_items=4) == 2 / 4
+
+
+def test_selection_score_is_the_weighted_mean_of_group_ndcg():
+    metrics = {"full/overall/ndcg_10": 0.08, "full/head/ndcg_10": 0.14, "full/tail/ndcg_10": 0.04}
+    assert selection_score(metrics, {"overall": 1.0}) == 0.08
+    assert math.isclose(selection_score(metrics, {"head": 1.0, "tail": 1.0}), 0.09)
+    assert math.isclose(selection_score(metrics, {"head": 1.0, "tail": 3.0}), (0.14 + 3 * 0.04) / 4)
+    assert selection_name({"overall": 1.0}) == "NDCG@10"
+    assert selection_name({"head": 1.0, "tail": 1.0, "long": 0.0}) == "NDCG@10 weighted head 1, tail 1"

@@ -118,6 +118,25 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path, monkeypatch):
     assert checkpoint.load(tmp_path / checkpoint.BEST)["epoch"] == 2
 
 
+def test_selection_weighs_the_groups_that_pick_the_best_epoch(tmp_path, monkeypatch):
+    cfg = TrainConfig(model="sasrec", epochs=3, min_epochs=0, batch_size=16, progress=False, backbone=SMALL)
+    epochs = iter([(0.30, 0.10), (0.32, 0.05), (0.25, 0.20)])  # (overall, tail) validation NDCG@10
+
+    def evaluate(*a, **k):
+        overall, tail = next(epochs)
+        return {"full/overall/ndcg_10": overall, "full/head/ndcg_10": 2 * overall - tail, "full/tail/ndcg_10": tail}
+
+    plain = trainer(toy(), tmp_path / "plain", cfg)
+    monkeypatch.setattr(plain.evaluator, "evaluate", evaluate)
+    assert plain.fit().best_epoch == 2
+    epochs = iter([(0.30, 0.10), (0.32, 0.05), (0.25, 0.20)])
+    tail = trainer(toy(), tmp_path / "tail", cfg.model_copy(update={"selection": {"tail": 1.0}}))
+    monkeypatch.setattr(tail.evaluator, "evaluate", evaluate)
+    state = tail.fit()
+    assert (state.best_epoch, state.best_score, state.best_ndcg_10) == (3, 0.20, 0.25)
+    assert [h["valid/selection"] for h in state.history] == [0.10, 0.05, 0.20]
+
+
 def test_min_epochs_hold_off_early_stopping(tmp_path, monkeypatch):
     cfg = TrainConfig(model="sasrec", epochs=20, patience=2, min_epochs=6, batch_size=16, progress=False, backbone=SMALL)
     t = trainer(toy(), tmp_path, cfg)
