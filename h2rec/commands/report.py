@@ -87,11 +87,13 @@ MODEL_ORDER = [
 ]  # fmt: skip
 # The baselines of experiments/baselines.yaml every model is compared with by default (absent ones
 # skipped); the naive SID+HID sum is the baseline the method is built to beat.
-BASELINES = ["sasrec", "sasrec_h128", "sasrec_ssm", "llminit_sasrec", "llm_esr", "naive_sum", "sasrec_gpu", "gru4rec", "bert4rec"]
-# Baselines that stand for a backbone rather than a method: only the variants on that backbone
-# (`gru4rec_sid`, `gru4rec_h2rec`, ...) are compared with them, which is the backbone-agnostic claim.
-BACKBONE_BASELINES = {"gru4rec", "bert4rec"}
 GPU = "_gpu"  # the variant suffix of runs trained on a GPU (tag device=cuda)
+# Baselines that stand for a backbone rather than a method: only the variants on that backbone
+# and device (`gru4rec_sid`, `gru4rec_h2rec`, ...) are compared with them, which is the
+# backbone-agnostic claim.
+BACKBONE_BASELINES = {"gru4rec", "bert4rec", "gru4rec" + GPU, "bert4rec" + GPU}
+BASELINES = ["sasrec", "sasrec_h128", "sasrec_ssm", "llminit_sasrec", "llm_esr", "naive_sum", "sasrec" + GPU]
+BASELINES += sorted(BACKBONE_BASELINES)
 REFERENCE = "h2rec"  # what the ablations are compared with
 ABLATION_SWEEP = "ablation"
 # Sweeps that answer one question each get a table of their own instead of rows in the main
@@ -107,6 +109,9 @@ SIDE_SWEEPS = {
             "text_init_la05": "text_init",
             "text_init_la025": "text_init",
             "text_init_la025_gpu": "h2rec_gpu",
+            "h2rec_select_balanced_gpu": "h2rec_gpu",
+            "text_init_la025_select_balanced": "text_init_la025",
+            "text_init_la025_select_balanced_gpu": "text_init_la025_gpu",
         },
     ),
     "windows": (
@@ -134,6 +139,8 @@ LABELS = {
     "text_init": "H2Rec, the method's initialisation (text-PCA HID, codebook SID)",
     "text_init_la05": "H2Rec, the method's initialisation, logit adjustment 0.5",
     "text_init_la025": "H2Rec, the method's initialisation, logit adjustment 0.25",
+    "h2rec_select_balanced": "H2Rec, best epoch by head and tail validation NDCG@10 alike",
+    "text_init_la025_select_balanced": "H2Rec, the method's initialisation, logit adjustment 0.25, best epoch by head and tail alike",
     "no_code": "w/o L_code",
     "no_mask": "w/o L_mask",
     "no_gate": "w/o gate (mean)",
@@ -399,7 +406,8 @@ def welch_p(x: np.ndarray, baseline: np.ndarray) -> float | None:
 def compared_with(baseline: str, variants: list[str]) -> list[str]:
     """The variants a baseline is compared with: all others, or a backbone baseline's own family."""
     if baseline in BACKBONE_BASELINES:
-        return [v for v in variants if v.startswith(f"{baseline}_")]
+        family, gpu = baseline.removesuffix(GPU), baseline.endswith(GPU)
+        return [v for v in variants if v != baseline and v.startswith(f"{family}_") and v.endswith(GPU) == gpu]
     return [v for v in variants if v != baseline]
 
 

@@ -317,3 +317,6 @@ def test_a_backbone_baseline_is_compared_with_its_own_family_only():
     assert compared_with("gru4rec", variants) == ["gru4rec_sid", "gru4rec_h2rec"]
     assert compared_with("bert4rec", variants) == ["bert4rec_h2rec"]
     assert compared_with("sasrec", variants) == [v for v in variants if v != "sasrec"]
+    on_gpu = ["gru4rec", "gru4rec_h2rec", "gru4rec_gpu", "gru4rec_h2rec_gpu", "gru4rec_sid_gpu"]
+    assert compared_with("gru4rec_gpu", on_gpu) == ["gru4rec_h2rec_gpu", "gru4rec_sid_gpu"]  # one device at a time
+    assert compared_with("gru4rec", on_gpu) == ["gru4rec_h2rec"]
