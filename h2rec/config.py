@@ -282,6 +282,30 @@ class TrackingConfig(Section):
     experiment: str = "h2rec"
 
 
+class SelectionConfig(Section):
+    """What picks the best epoch (and early-stops): a weighted mean of validation NDCG@10 (full
+    ranking) over user/target groups. Overall alone is the usual choice; {overall: 0, head: 1,
+    tail: 1} (ours) counts the tail as much as the head, which the overall mean does not (most
+    validation targets are head items). `h2rec tune` maximises the same score. Every group is
+    a key, so an override that sets some of them keeps the others' weights (set overall: 0 to
+    leave it out)."""
+
+    overall: float = Field(1.0, ge=0.0)
+    head: float = Field(0.0, ge=0.0)
+    tail: float = Field(0.0, ge=0.0)
+    short: float = Field(0.0, ge=0.0)
+    long: float = Field(0.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _has_weight(self) -> SelectionConfig:
+        if not sum(self.weights().values()) > 0:
+            raise ValueError(f"no positive weight in {self.weights()}; give a group a weight, e.g. overall: 1")
+        return self
+
+    def weights(self) -> dict[str, float]:
+        return self.model_dump()
+
+
 class TrainConfig(Section):
     """`model` names an entry of `h2rec.models.registry`, checked when the model is built."""
 
@@ -307,22 +331,12 @@ class TrainConfig(Section):
     # side by side (every target once), a number < max_len overlaps them, null = the last
     # window only (what SASRec does).
     window_stride: Annotated[int, Field(ge=1)] | Literal["max_len"] | None = "max_len"
-    # What picks the best epoch (and early-stops): a weighted mean of validation NDCG@10 (full
-    # ranking) over user/target groups. {overall: 1} is the usual choice; {head: 1, tail: 1}
-    # (ours) counts the tail as much as the head, which the overall mean does not (most
-    # validation targets are head items). `h2rec tune` maximises the same score.
-    selection: dict[Literal["overall", "head", "tail", "short", "long"], Annotated[float, Field(ge=0.0)]] = {"overall": 1.0}
+    selection: SelectionConfig = SelectionConfig()
 
     @property
     def stride(self) -> int | None:
         """window_stride in items (None: the last window only)."""
         return self.backbone.max_len if self.window_stride == "max_len" else self.window_stride
-
-    @model_validator(mode="after")
-    def _selection_has_weight(self) -> TrainConfig:
-        if not sum(self.selection.values()) > 0:
-            raise ValueError(f"selection {self.selection} has no positive weight; give a group a weight, e.g. {{overall: 1}}")
-        return self
 
     @model_validator(mode="after")
     def _logit_adjustment_needs_ce(self) -> TrainConfig:

@@ -165,7 +165,7 @@ def test_renamed_keys_name_their_new_key(tmp_path, old, value, new):
 
 @pytest.mark.parametrize(
     ("selection", "message"),
-    [({"tail": 0.0}, r"train.*selection.*no positive weight"), ({"cold": 1.0}, r"train\.selection\.cold")],
+    [({"overall": 0.0}, r"train.*selection.*no positive weight"), ({"cold": 1.0}, r"train\.selection\.cold")],
 )
 def test_a_selection_without_weight_or_with_an_unknown_group_is_named(tmp_path, selection, message):
     raw = repo_params()

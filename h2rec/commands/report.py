@@ -110,6 +110,7 @@ SIDE_SWEEPS = {
             "text_init_la025": "text_init",
             "text_init_la025_gpu": "h2rec_gpu",
             "h2rec_select_balanced_gpu": "h2rec_gpu",
+            "h2rec_select_overall_head_tail": "h2rec",
             "text_init_la025_select_balanced": "text_init_la025",
             "text_init_la025_select_balanced_gpu": "text_init_la025_gpu",
         },
@@ -140,6 +141,7 @@ LABELS = {
     "text_init_la05": "H2Rec, the method's initialisation, logit adjustment 0.5",
     "text_init_la025": "H2Rec, the method's initialisation, logit adjustment 0.25",
     "h2rec_select_balanced": "H2Rec, best epoch by head and tail validation NDCG@10 alike",
+    "h2rec_select_overall_head_tail": "H2Rec, best epoch by overall, head and tail validation NDCG@10 alike",
     "text_init_la025_select_balanced": "H2Rec, the method's initialisation, logit adjustment 0.25, best epoch by head and tail alike",
     "no_code": "w/o L_code",
     "no_mask": "w/o L_mask",
@@ -316,11 +318,25 @@ def fetch_trials(experiment: str) -> pd.DataFrame:
 
 
 def merge_export(earlier: pd.DataFrame, fresh: pd.DataFrame, key: list[str]) -> pd.DataFrame:
-    """Rows of `earlier` whose key `fresh` lacks, then all of `fresh`."""
+    """Rows of `earlier` whose key and run id `fresh` both lack, then all of `fresh`.
+
+    The run id matters when a run was retagged (a variant renamed): its fresh row replaces
+    the one exported under the old name instead of standing beside it.
+    """
     if fresh.empty:
         return earlier
     seen = set(map(tuple, fresh[key].astype(str).to_numpy()))
-    kept = earlier[[tuple(r) not in seen for r in earlier[key].astype(str).to_numpy()]]
+    runs = set(fresh["run_id"].astype(str)) if "run_id" in fresh and "run_id" in earlier else set()
+    kept = earlier[
+        [
+            tuple(r) not in seen and run not in runs
+            for r, run in zip(
+                earlier[key].astype(str).to_numpy(),
+                earlier["run_id"].astype(str) if runs else [None] * len(earlier),
+                strict=True,
+            )
+        ]
+    ]
     return pd.concat([kept, fresh], ignore_index=True)
 
 

@@ -36,7 +36,7 @@ import yaml
 
 from h2rec import paths
 from h2rec.commands.grid import read_grid, variant
-from h2rec.config import Params, SearchDim, TrainConfig, TuneConfig, load_params, merge
+from h2rec.config import Params, SearchDim, TuneConfig, load_params, merge
 from h2rec.errors import ConfigError, DataError
 from h2rec.eval.metrics import selection_name
 from h2rec.tracking.tags import flatten
@@ -195,11 +195,14 @@ def best_overrides(study, overrides: dict) -> dict:
     return merge(overrides, nested(study.best_trial.params))
 
 
-def write_override_file(study, overrides: dict, dataset: str, name: str, out_dir: Path = TUNED_DIR) -> Path:
-    """experiments/tuned/<dataset>/<variant>.yaml: a one-variant grid file (and its -S line)."""
+def write_override_file(
+    study, overrides: dict, dataset: str, name: str, selection: dict[str, float], out_dir: Path = TUNED_DIR
+) -> Path:
+    """experiments/tuned/<dataset>/<variant>.yaml: a one-variant grid file (and its -S line);
+    `selection` is the train.selection the trials ran with, which the study's value is."""
     best = best_overrides(study, overrides)
     flat = flatten({"train": best})
-    score = selection_name(best.get("selection", TrainConfig().selection))
+    score = selection_name(selection)
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
     header = [
         f"# {name} on {dataset}, tuned by `h2rec tune`: best of {len(study.trials)} trials ({len(done)} completed),",
@@ -314,7 +317,8 @@ def tune(name, overrides, dataset, params_path, n_trials, experiment, default_mo
     from h2rec.tracking.run import ensure_experiment
     from h2rec.tracking.tags import run_tags
 
-    cfg = load_params(params_path).tune
+    root = load_params(params_path, {"train": overrides})  # the variant's train.selection is the study's score
+    cfg = root.tune
     study = open_study(cfg, study_name(dataset, name))
     exp_id = ensure_experiment(experiment)  # first: it points MLflow at the project's store
     client = MlflowClient()
@@ -333,7 +337,7 @@ def tune(name, overrides, dataset, params_path, n_trials, experiment, default_mo
             results = run_one(parent, tags, n_trials)
         study = open_study(cfg, study.study_name)  # re-read: other processes told it results
         completed = [t for t in study.trials if t.state.name == "COMPLETE"]
-        path = write_override_file(study, overrides, dataset, name) if completed else None
+        path = write_override_file(study, overrides, dataset, name, root.train.selection.weights()) if completed else None
         log_study(study, parent, path)
         status = "FINISHED"
     finally:

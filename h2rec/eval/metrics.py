@@ -41,7 +41,8 @@ def coverage(top: np.ndarray, n_items: int) -> float:
 
 def selection_score(metrics: dict[str, float], weights: dict[str, float]) -> float:
     """train.selection: the weighted mean of validation NDCG@10 (full ranking) over groups."""
-    return sum(w * metrics[f"full/{g}/ndcg_10"] for g, w in weights.items()) / sum(weights.values())
+    used = {g: w for g, w in weights.items() if w > 0}  # a group at weight 0 needs no metric
+    return sum(w * metrics[f"full/{g}/ndcg_10"] for g, w in used.items()) / sum(used.values())
 
 
 def selection_name(weights: dict[str, float]) -> str:

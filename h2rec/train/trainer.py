@@ -131,7 +131,7 @@ class Trainer:
             )
         seconds = time.perf_counter() - t0
         metrics = self.evaluator.evaluate(self.model, "valid", self.cfg.backbone.max_len, self.cfg.padding, ("full",))
-        score = selection_score(metrics, self.cfg.selection)
+        score = selection_score(metrics, self.cfg.selection.weights())
         record = {
             "epoch": epoch,
             **{f"loss/{k}": v for k, v in losses.items()},

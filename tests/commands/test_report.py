@@ -320,3 +320,14 @@ def test_a_backbone_baseline_is_compared_with_its_own_family_only():
     on_gpu = ["gru4rec", "gru4rec_h2rec", "gru4rec_gpu", "gru4rec_h2rec_gpu", "gru4rec_sid_gpu"]
     assert compared_with("gru4rec_gpu", on_gpu) == ["gru4rec_h2rec_gpu", "gru4rec_sid_gpu"]  # one device at a time
     assert compared_with("gru4rec", on_gpu) == ["gru4rec_h2rec"]
+
+
+def test_a_retagged_run_replaces_its_row_under_the_old_name():
+    import pandas as pd
+
+    from h2rec.commands.report import merge_export
+
+    earlier = pd.DataFrame({"dataset": ["s", "s"], "variant": ["old_name", "kept"], "seed": [0, 0], "run_id": ["a", "b"]})
+    fresh = pd.DataFrame({"dataset": ["s"], "variant": ["new_name"], "seed": [0], "run_id": ["a"]})
+    merged = merge_export(earlier, fresh, ["dataset", "variant", "seed"])
+    assert sorted(merged["variant"]) == ["kept", "new_name"]

@@ -118,7 +118,7 @@ def test_a_study_tracks_its_trials_and_writes_the_override_file(project, monkeyp
 def test_a_study_maximises_the_variants_selection_score(project, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
     _prepared_project(project, {"lr": {"low": 0.0005, "high": 0.005, "log": True}})
-    overrides = {"model": "sasrec", "selection": {"tail": 1.0}}
+    overrides = {"model": "sasrec", "selection": {"overall": 0.0, "tail": 1.0}}
     result = tuner.tune("sasrec_tail", overrides, "scientific", "params.yaml", 1, "h2rec-test", "h2rec")
     (trial,) = _runs("trial")
     assert result["results"][0]["value"] == trial.data.metrics["best_valid/selection"]

@@ -38,5 +38,6 @@ def test_selection_score_is_the_weighted_mean_of_group_ndcg():
     assert selection_score(metrics, {"overall": 1.0}) == 0.08
     assert math.isclose(selection_score(metrics, {"head": 1.0, "tail": 1.0}), 0.09)
     assert math.isclose(selection_score(metrics, {"head": 1.0, "tail": 3.0}), (0.14 + 3 * 0.04) / 4)
+    assert selection_score(metrics, {"overall": 0.0, "tail": 1.0, "short": 0.0}) == 0.04  # no metric needed at weight 0
     assert selection_name({"overall": 1.0}) == "NDCG@10"
     assert selection_name({"head": 1.0, "tail": 1.0, "long": 0.0}) == "NDCG@10 weighted head 1, tail 1"

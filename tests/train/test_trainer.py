@@ -3,7 +3,7 @@ import pickle
 import pytest
 import torch
 
-from h2rec.config import BackboneConfig, EvaluateConfig, PreprocessConfig, ScientificSource, TrainConfig
+from h2rec.config import BackboneConfig, EvaluateConfig, PreprocessConfig, ScientificSource, SelectionConfig, TrainConfig
 from h2rec.data.adapters import load_source
 from h2rec.data.sequences import SeqDataset
 from h2rec.data.split import prepare
@@ -130,7 +130,7 @@ def test_selection_weighs_the_groups_that_pick_the_best_epoch(tmp_path, monkeypa
     monkeypatch.setattr(plain.evaluator, "evaluate", evaluate)
     assert plain.fit().best_epoch == 2
     epochs = iter([(0.30, 0.10), (0.32, 0.05), (0.25, 0.20)])
-    tail = trainer(toy(), tmp_path / "tail", cfg.model_copy(update={"selection": {"tail": 1.0}}))
+    tail = trainer(toy(), tmp_path / "tail", cfg.model_copy(update={"selection": SelectionConfig(overall=0.0, tail=1.0)}))
     monkeypatch.setattr(tail.evaluator, "evaluate", evaluate)
     state = tail.fit()
     assert (state.best_epoch, state.best_score, state.best_ndcg_10) == (3, 0.20, 0.25)
