@@ -13,9 +13,10 @@ run for the sweep, so the MLflow UI compares them side by side. The data stages 
 trial reads the same inputs.
 
 Grid file (experiments/*.yaml): a mapping of variant names to `train` overrides, each variant
-run once per seed as trial `<variant>-s<seed>`, plus two optional reserved keys:
+run once per seed as trial `<variant>-s<seed>`, plus three optional reserved keys:
     seeds: [0, 1, 2]                        # used unless --seeds is given
     dataset: scientific                     # data.dataset of the sweep, unless --dataset is given
+    base: {logit_adjustment: 0.0}           # train overrides under every variant (pins old defaults)
     h2rec: {model: h2rec}
     no_gate: {model: h2rec, h2rec: {gate: mean}}
 Every trial run is tagged `sweep` (the grid file's stem, or "models" for --models), `variant`,

@@ -2,12 +2,17 @@
 
     seeds: [0, 1, 2]                        # optional: the seeds a sweep runs each variant with
     dataset: scientific                     # optional: data.dataset of the sweep
+    base: {logit_adjustment: 0.0}           # optional: train overrides under every variant
     sasrec: {model: sasrec}                 # variant name -> train overrides
     sasrec_h128: {model: sasrec, backbone: {hidden: 128}}
 
 `flows/sweep.py` runs every variant once per seed; `h2rec tune` searches one variant's
 hyper-parameters (params `tune.space`) on top of its overrides. The variant name is what
 `h2rec report` calls the model.
+
+`base` pins what a grid was measured at: a variant is `base` with its own overrides on top,
+merged over params.yaml's `train`, so a later change of a default in params.yaml does not
+change what a committed grid's variants mean.
 """
 
 from __future__ import annotations
@@ -15,10 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from h2rec.config import Params, load_params, read_yaml_mapping
+from h2rec.config import Params, load_params, merge, read_yaml_mapping
 from h2rec.errors import ConfigError
 
-RESERVED = ("seeds", "dataset")  # top-level keys of a grid file that are not variants
+RESERVED = ("seeds", "dataset", "base")  # top-level keys of a grid file that are not variants
 
 
 @dataclass
@@ -30,7 +35,7 @@ class Grid:
 
 
 def read_grid(path: Path | str) -> Grid:
-    """A grid file: variant -> train overrides, plus optional `seeds` and `dataset`."""
+    """A grid file: variant -> train overrides (with `base` under each), plus optional `seeds` and `dataset`."""
     path = Path(path)
     raw = read_yaml_mapping(path, "grid file not found", "a mapping of variant names to train overrides")
     seeds, dataset = raw.get("seeds"), raw.get("dataset")
@@ -38,10 +43,14 @@ def read_grid(path: Path | str) -> Grid:
         raise ConfigError(f"{path}: `seeds` must be a list of integers, got {seeds!r}")
     if dataset is not None and not isinstance(dataset, str):
         raise ConfigError(f"{path}: `dataset` must be a dataset name, got {dataset!r}")
+    base = raw.get("base") or {}
+    if not isinstance(base, dict):
+        raise ConfigError(f"{path}: `base` must map train keys to values (as a variant does), got {base!r}")
     variants = {str(k): v or {} for k, v in raw.items() if k not in RESERVED}
     for name, over in variants.items():
         if not isinstance(over, dict):
             raise ConfigError(f"{path}: variant {name!r} must map to train overrides, got {over!r}")
+    variants = {name: merge(base, over) for name, over in variants.items()}
     if not variants:
         raise ConfigError(f"{path}: no variants")
     return Grid(path.stem, variants, seeds, dataset)

@@ -15,11 +15,20 @@ from typing import Any
 import torch
 from pydantic import ValidationError
 
-from h2rec.config import RUNTIME_KEYS, TrainConfig
+from h2rec.config import RUNTIME_KEYS, TrainConfig, merge
 from h2rec.errors import ConfigError, DataError
 from h2rec.io import atomic_path
 
 LAST, BEST = "last.pt", "best.pt"
+
+# Keys whose default changed after checkpoints were written without them, at the value such a
+# checkpoint was trained with: a stored config is read over these, then over today's defaults.
+BEFORE_THE_KEY: dict[str, Any] = {"hid": {"init": "random"}, "sid": {"init": "random"}, "logit_adjustment": 0.0}
+
+
+def stored_config(raw: dict[str, Any]) -> TrainConfig:
+    """The train config a checkpoint was written with (raises pydantic's ValidationError)."""
+    return TrainConfig.model_validate(merge(BEFORE_THE_KEY, raw))
 
 
 def identity(cfg: TrainConfig, data_signature: str, sid_signature: str | None) -> dict[str, Any]:
@@ -45,11 +54,11 @@ def check_identity(ckpt: dict[str, Any], expected: dict[str, Any], path: Path) -
     """Raise ConfigError listing every key that differs between the checkpoint and now.
 
     The checkpoint's configuration is read through today's schema first, so a key added
-    since it was written counts at its default (the behaviour the checkpoint was trained with).
+    since it was written counts at the value it was trained with (`stored_config`).
     """
     found = json.loads(ckpt["identity"])
     try:
-        found["config"] = identity(TrainConfig.model_validate(found["config"]), found["data"], found["sid"])["config"]
+        found["config"] = identity(stored_config(found["config"]), found["data"], found["sid"])["config"]
     except ValidationError as e:
         raise ConfigError(
             f"{path}: checkpoint written with settings this version no longer reads ({e.errors()[0]['loc']})"

@@ -6,6 +6,7 @@ The one place model inputs are read: the registry says what a configuration need
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -45,7 +46,7 @@ def load_trained(
     path = Path(model_dir or layout.model) / which
     ckpt = checkpoint.load(path)
     try:
-        cfg = TrainConfig.model_validate_json(ckpt["config"])
+        cfg = checkpoint.stored_config(json.loads(ckpt["config"]))
     except ValidationError as e:
         raise ConfigError(
             f"{path}: checkpoint written with settings this version no longer reads "

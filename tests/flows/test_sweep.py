@@ -5,11 +5,13 @@ from pathlib import Path
 
 import mlflow
 import pytest
+import yaml
 from prefect.settings import PREFECT_API_URL
 from prefect_dask import DaskTaskRunner
 
 from flows.sweep import Grid, grid_from, main, pick, read_grid, sweep, trial_tags, validated
 from h2rec.errors import ConfigError
+from tests.conftest import PLAIN_START
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 
@@ -49,6 +51,28 @@ def test_picking_variants_keeps_the_sweep_tag_and_names_a_missing_one(tmp_path):
         main(["--variants", "h2rec_la05"])  # no --grid: a usage error before any cluster starts
 
 
+def test_a_grid_base_lies_under_every_variant_and_keeps_its_meaning(tmp_path):
+    """`base` pins what a grid was measured at: a variant's own keys win, nested keys merge."""
+    path = tmp_path / "pinned.yaml"
+    path.write_text(
+        "base: {logit_adjustment: 0.0, hid: {init: random}}\n"
+        "plain: {model: h2rec}\n"
+        "text: {model: h2rec, hid: {init: pca}, backbone: {hidden: 32}}\n"
+    )
+    grid = read_grid(path)
+    assert "base" not in grid.variants
+    assert grid.variants["plain"] == {"logit_adjustment": 0.0, "hid": {"init": "random"}, "model": "h2rec"}
+    assert grid.variants["text"] == {
+        "logit_adjustment": 0.0,
+        "hid": {"init": "pca"},
+        "model": "h2rec",
+        "backbone": {"hidden": 32},
+    }
+    params = validated(grid.variants, EXPERIMENTS.parent / "params.yaml")
+    assert params["plain"].train.hid.init == "random" and params["plain"].train.logit_adjustment == 0.0
+    assert params["text"].train.hid.init == "pca" and params["text"].train.backbone.hidden == 32
+
+
 def test_grid_file_errors_name_the_file(tmp_path):
     with pytest.raises(ConfigError, match="grid file not found"):
         read_grid(tmp_path / "missing.yaml")
@@ -57,6 +81,7 @@ def test_grid_file_errors_name_the_file(tmp_path):
         ("seeds: 0\nh2rec: {}\n", "`seeds` must be a list"),
         ("h2rec: mean\n", "must map to train overrides"),
         ("seeds: [0]\n", "no variants"),
+        ("base: random\nh2rec: {}\n", "`base` must map train keys"),
         ("- h2rec\n", "expected a mapping"),
     ):
         bad.write_text(text)
@@ -67,8 +92,9 @@ def test_grid_file_errors_name_the_file(tmp_path):
 def test_grid_files_of_the_project_use_the_train_keys():
     main, ablation = read_grid(EXPERIMENTS / "main.yaml"), read_grid(EXPERIMENTS / "ablation.yaml")
     assert list(main.variants) == ["sasrec", "sid_sasrec", "h2rec"] and main.seeds == [0, 1, 2]
-    assert ablation.variants["h2rec"] == {"model": "h2rec"}  # the ablations' reference
-    assert ablation.variants["no_cross_attention"] == {"model": "h2rec", "h2rec": {"interaction": "none"}}
+    plain = {"hid": {"init": "random"}, "sid": {"init": "random"}, "logit_adjustment": 0.0}  # their `base`
+    assert ablation.variants["h2rec"] == {**plain, "model": "h2rec"}  # the ablations' reference
+    assert ablation.variants["no_cross_attention"] == {**plain, "model": "h2rec", "h2rec": {"interaction": "none"}}
     assert {k for over in ablation.variants.values() for k in over.get("h2rec", {})} == {
         "lambda_code",
         "lambda_mask",
@@ -108,6 +134,9 @@ def test_seed_sweep_on_two_dask_workers(prefect_server, dvc_project, monkeypatch
 
     monkeypatch.chdir(dvc_project)
     monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))  # for the worker processes
+    raw = yaml.safe_load((dvc_project / "params.yaml").read_text())
+    raw["train"].update(PLAIN_START)  # only ingest and split run here: no text embeddings
+    (dvc_project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     p = load_params()
     ingest.run(p.data, p.validate_)
     split.run(p.preprocess)
