@@ -209,7 +209,7 @@ class HidConfig(Section):
 
     # pca: PCA of the item text embeddings (data/features); pca_whitened (ours): the same axes,
     # each at the same spread, so the leading text directions do not dominate the start.
-    init: Literal["random", "pca", "pca_whitened"] = "random"
+    init: Literal["random", "pca", "pca_whitened"] = "pca"
 
 
 class SidConfig(Section):
@@ -217,7 +217,7 @@ class SidConfig(Section):
 
     # How an item's level vectors make its SID vector (concat: then a linear map; not for h2rec).
     pooling: Literal["mean", "sum", "concat"] = "mean"
-    init: Literal["random", "codebooks"] = "random"  # codebooks: PCA of the quantizer's codebooks
+    init: Literal["random", "codebooks"] = "codebooks"  # codebooks: PCA of the quantizer's codebooks
 
 
 class LLMESRConfig(Section):
@@ -313,7 +313,7 @@ class TrainConfig(Section):
     loss: Literal["ce", "bce", "sampled_softmax"] = "ce"
     bce_negatives: int = Field(1, ge=1)  # negatives per position for `bce`
     softmax_negatives: int = Field(1024, ge=1)  # shared uniform negatives per batch, `sampled_softmax`
-    logit_adjustment: float = Field(0.0, ge=0.0)  # ours: tau of logits + tau * log(training frequency) in the ce loss (0 = off)
+    logit_adjustment: float = Field(0.25, ge=0.0)  # ours: tau of logits + tau * log(training frequency) in the ce loss (0 = off)
     padding: Literal["left", "right"] = "right"
     seed: int = 42
     batch_size: int = Field(256, ge=1)
@@ -342,7 +342,8 @@ class TrainConfig(Section):
     def _logit_adjustment_needs_ce(self) -> TrainConfig:
         if self.logit_adjustment > 0 and self.loss != "ce":
             raise ValueError(
-                f"logit_adjustment ({self.logit_adjustment}) works with loss ce only, not {self.loss!r}; set one of them"
+                f"logit_adjustment ({self.logit_adjustment}) works with loss ce only, not {self.loss!r}: "
+                f"set train.logit_adjustment: 0 to train with loss {self.loss!r}, or train.loss: ce"
             )
         return self
 

@@ -35,8 +35,14 @@ def write_scientific_slice(dest: Path, n_users: int = SLICE_USERS) -> tuple[Path
     return inter_path, items_path
 
 
-def project_params(dataset_dir: Path) -> dict:
-    """params.yaml of the repo, pointed at the slice and relaxed for its size."""
+# The item tables' default start reads the text embeddings (hid.init: pca) and the quantizer's
+# codebooks (sid.init: codebooks); tests whose data has neither start the tables at random.
+PLAIN_START = {"hid": {"init": "random"}, "sid": {"init": "random"}}
+
+
+def project_params(dataset_dir: Path, embedded: bool = False) -> dict:
+    """params.yaml of the repo, pointed at the slice and relaxed for its size; `embedded`: the
+    project runs the embed and tokenize stages, so the tables may start from the text."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"]["dataset"] = "scientific"
     params["data"]["sources"]["scientific"].update(
@@ -48,6 +54,8 @@ def project_params(dataset_dir: Path) -> dict:
         params["train"].update(epochs=2, patience=2, num_threads=1, progress=False)
         params["train"]["backbone"].update(hidden=32, layers=1, ffn=64, max_len=20)
         params["train"]["tracking"]["experiment"] = "h2rec-test"
+        if not embedded:
+            params["train"].update(PLAIN_START)
     if "evaluate" in params:
         params["evaluate"]["num_threads"] = 1
     return params
@@ -89,7 +97,7 @@ def dvc_project(tmp_path, copy_repo_files, monkeypatch) -> Path:
     """A scratch git + DVC repository with the project's code, dvc.yaml and a real-data slice."""
     copy_repo_files(tmp_path, "h2rec", "flows", "dvc.yaml", ".dvcignore", "prefect.yaml")
     write_scientific_slice(tmp_path / "datasets" / "slice", n_users=800)
-    params = project_params(Path("datasets/slice"))
+    params = project_params(Path("datasets/slice"), embedded=True)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
     run(["git", "init", "-q"], tmp_path)

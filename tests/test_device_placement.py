@@ -70,7 +70,8 @@ CONFIGS |= {name: {} for name in BACKBONE_CONFIGS}
 def config(name: str, loss: str = "ce") -> TrainConfig:
     model = name.split("-")[0]
     backbone = SMALL.model_copy(update={"kind": BACKBONE_CONFIGS[name]}) if name in BACKBONE_CONFIGS else SMALL
-    return TrainConfig(model=model, loss=loss, backbone=backbone, bce_negatives=2, softmax_negatives=16, **CONFIGS[name])
+    la = {} if loss == "ce" else {"logit_adjustment": 0.0}  # the default's correction is for the full softmax
+    return TrainConfig(model=model, loss=loss, backbone=backbone, bce_negatives=2, softmax_negatives=16, **la, **CONFIGS[name])
 
 
 def test_every_registered_model_is_covered():

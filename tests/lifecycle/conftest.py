@@ -2,7 +2,7 @@ import pytest
 import yaml
 
 from h2rec.config import load_params
-from tests.conftest import project_params, write_scientific_slice
+from tests.conftest import PLAIN_START, project_params, write_scientific_slice
 
 FAST_TRAIN = {
     "model": "sasrec",
@@ -13,6 +13,7 @@ FAST_TRAIN = {
     "progress": False,
     "backbone": {"hidden": 32, "layers": 1, "ffn": 64, "max_len": 20},
     "tracking": {"enabled": True, "experiment": "h2rec-test"},
+    **PLAIN_START,  # no embed stage runs here
 }
 
 

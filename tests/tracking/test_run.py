@@ -8,6 +8,7 @@ from h2rec.config import BackboneConfig, EvaluateConfig, TrackingConfig, TrainCo
 from h2rec.paths import Layout
 from h2rec.stages import evaluate, train
 from h2rec.tracking.run import load_run_id
+from tests.conftest import PLAIN_START
 from tests.train.test_stages import write_prepared
 
 
@@ -22,6 +23,7 @@ def test_training_and_evaluation_share_one_tracked_run(tmp_path, monkeypatch):
         progress=False,
         tracking=TrackingConfig(experiment="test-exp"),
         backbone=BackboneConfig(max_len=10, hidden=8, layers=1, ffn=8),
+        **PLAIN_START,
     )
     train.run(cfg, layout=Layout(prepared=prepared), out_dir=Path("model"), dataset="toy")
     run_id = load_run_id(Path("model"))["run_id"]

@@ -12,7 +12,7 @@ from h2rec.errors import ConfigError
 from h2rec.io import write_parquet
 from h2rec.paths import Layout
 from h2rec.stages import evaluate, train
-from tests.conftest import ROOT
+from tests.conftest import PLAIN_START, ROOT
 from tests.train.toy import frames, patterned_sequences
 
 SMALL = BackboneConfig(max_len=10, hidden=16, layers=1, heads=1, ffn=32, dropout=0.1, attn_dropout=0.1)
@@ -29,7 +29,13 @@ def write_prepared(folder: Path, seed: int = 0) -> Path:
 def test_train_then_evaluate_writes_every_output(tmp_path, capsys):
     prepared = write_prepared(tmp_path / "prepared")
     cfg = TrainConfig(
-        model="sasrec", epochs=2, batch_size=16, progress=False, backbone=SMALL, tracking=TrackingConfig(enabled=False)
+        model="sasrec",
+        epochs=2,
+        batch_size=16,
+        progress=False,
+        backbone=SMALL,
+        tracking=TrackingConfig(enabled=False),
+        **PLAIN_START,
     )
     state = train.run(
         cfg,
@@ -63,7 +69,13 @@ def test_train_then_evaluate_writes_every_output(tmp_path, capsys):
 
 def test_evaluating_a_model_on_other_data_is_refused(tmp_path):
     cfg = TrainConfig(
-        model="sasrec", epochs=1, batch_size=16, progress=False, backbone=SMALL, tracking=TrackingConfig(enabled=False)
+        model="sasrec",
+        epochs=1,
+        batch_size=16,
+        progress=False,
+        backbone=SMALL,
+        tracking=TrackingConfig(enabled=False),
+        **PLAIN_START,
     )
     train.run(
         cfg,
@@ -92,6 +104,7 @@ def test_cli_commands_read_their_sections(tmp_path, monkeypatch):
         "progress": False,
         "tracking": {"enabled": False},
         "backbone": SMALL.model_dump(),
+        **PLAIN_START,
     }
     params["evaluate"] = {"sampled_negatives": 10}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
@@ -147,7 +160,13 @@ def test_a_checkpoint_from_before_a_new_setting_still_loads_at_that_settings_def
 
     prepared = write_prepared(tmp_path / "prepared")
     cfg = TrainConfig(
-        model="sasrec", epochs=1, batch_size=16, progress=False, backbone=SMALL, tracking=TrackingConfig(enabled=False)
+        model="sasrec",
+        epochs=1,
+        batch_size=16,
+        progress=False,
+        backbone=SMALL,
+        tracking=TrackingConfig(enabled=False),
+        **PLAIN_START,
     )
     train.run(
         cfg,
@@ -159,14 +178,14 @@ def test_a_checkpoint_from_before_a_new_setting_still_loads_at_that_settings_def
     path = tmp_path / "m" / checkpoint.BEST
     ckpt = torch.load(path, weights_only=True)
     identity = _json.loads(ckpt["identity"])
-    del identity["config"]["h2rec"]["mask_detach"], identity["config"]["logit_adjustment"]  # keys added later
-    ckpt["identity"] = _json.dumps(identity)
-    stored = _json.loads(ckpt["config"])
-    del stored["h2rec"]["mask_detach"], stored["logit_adjustment"]
-    ckpt["config"] = _json.dumps(stored)
+    for stored in (identity["config"], written := _json.loads(ckpt["config"])):  # keys added later
+        del stored["h2rec"]["mask_detach"], stored["logit_adjustment"], stored["hid"]["init"], stored["sid"]["init"]
+    ckpt["identity"], ckpt["config"] = _json.dumps(identity), _json.dumps(written)
     torch.save(ckpt, path)
     model, loaded, _ = load_trained(tmp_path / "m", Layout(prepared=prepared))
+    # at the values it was trained with, not today's defaults (pca, codebooks, 0.25)
     assert loaded.logit_adjustment == 0.0 and loaded.h2rec.mask_detach is False
+    assert (loaded.hid.init, loaded.sid.init) == ("random", "random")
     identity["config"]["lr"] = 0.5  # a real difference is still refused
     ckpt["identity"] = _json.dumps(identity)
     torch.save(ckpt, path)
