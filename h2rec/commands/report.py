@@ -84,6 +84,7 @@ METRIC_ORDER = ["hr_5", "ndcg_5", "hr_10", "ndcg_10", "hr_20", "ndcg_20"]
 MODEL_ORDER = [
     "pop", "sasrec", "sasrec_h128", "sasrec_ssm", "sasrec_h128_ssm", "llminit_sasrec", "sid_sasrec", "llm_esr",
     "gru4rec", "gru4rec_sid", "bert4rec", "bert4rec_sid", "naive_sum", "gru4rec_h2rec", "bert4rec_h2rec", "h2rec_d32", "h2rec",
+    "text_init_la025_tuned",
 ]  # fmt: skip
 # The baselines of experiments/baselines.yaml every model is compared with by default (absent ones
 # skipped); the naive SID+HID sum is the baseline the method is built to beat.
@@ -140,6 +141,7 @@ LABELS = {
     "text_init": "H2Rec, the method's initialisation (text-PCA HID, codebook SID)",
     "text_init_la05": "H2Rec, the method's initialisation, logit adjustment 0.5",
     "text_init_la025": "H2Rec, the method's initialisation, logit adjustment 0.25",
+    "text_init_la025_tuned": "H2Rec at the defaults (text start, logit adjustment 0.25), tuned",
     "h2rec_select_balanced": "H2Rec, best epoch by head and tail validation NDCG@10 alike",
     "h2rec_select_overall_head_tail": "H2Rec, best epoch by overall, head and tail validation NDCG@10 alike",
     "text_init_la025_select_balanced": "H2Rec, the method's initialisation, logit adjustment 0.25, best epoch by head and tail alike",
