@@ -18,6 +18,19 @@ from tests.train.toy import frames, patterned_sequences
 SMALL = BackboneConfig(max_len=10, hidden=16, layers=1, heads=1, ffn=32, dropout=0.1, attn_dropout=0.1)
 
 
+def small_sasrec(epochs: int) -> TrainConfig:
+    """A SASRec that trains in seconds on the toy data, untracked, its HID table random (no text here)."""
+    return TrainConfig(
+        model="sasrec",
+        epochs=epochs,
+        batch_size=16,
+        progress=False,
+        backbone=SMALL,
+        tracking=TrackingConfig(enabled=False),
+        **PLAIN_START,
+    )
+
+
 def write_prepared(folder: Path, seed: int = 0) -> Path:
     inter, items, users = frames(patterned_sequences(80, 60, seed=seed), n_items=60)
     write_parquet(inter, folder / "interactions.parquet")
@@ -28,15 +41,7 @@ def write_prepared(folder: Path, seed: int = 0) -> Path:
 
 def test_train_then_evaluate_writes_every_output(tmp_path, capsys):
     prepared = write_prepared(tmp_path / "prepared")
-    cfg = TrainConfig(
-        model="sasrec",
-        epochs=2,
-        batch_size=16,
-        progress=False,
-        backbone=SMALL,
-        tracking=TrackingConfig(enabled=False),
-        **PLAIN_START,
-    )
+    cfg = small_sasrec(epochs=2)
     state = train.run(
         cfg,
         layout=Layout(prepared=prepared),
@@ -68,15 +73,7 @@ def test_train_then_evaluate_writes_every_output(tmp_path, capsys):
 
 
 def test_evaluating_a_model_on_other_data_is_refused(tmp_path):
-    cfg = TrainConfig(
-        model="sasrec",
-        epochs=1,
-        batch_size=16,
-        progress=False,
-        backbone=SMALL,
-        tracking=TrackingConfig(enabled=False),
-        **PLAIN_START,
-    )
+    cfg = small_sasrec(epochs=1)
     train.run(
         cfg,
         layout=Layout(prepared=write_prepared(tmp_path / "a")),
@@ -159,15 +156,7 @@ def test_a_checkpoint_from_before_a_new_setting_still_loads_at_that_settings_def
     from h2rec.train.inputs import load_trained
 
     prepared = write_prepared(tmp_path / "prepared")
-    cfg = TrainConfig(
-        model="sasrec",
-        epochs=1,
-        batch_size=16,
-        progress=False,
-        backbone=SMALL,
-        tracking=TrackingConfig(enabled=False),
-        **PLAIN_START,
-    )
+    cfg = small_sasrec(epochs=1)
     train.run(
         cfg,
         layout=Layout(prepared=prepared),
