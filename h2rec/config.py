@@ -312,7 +312,8 @@ class TrainConfig(Section):
     model: str = "h2rec"
     loss: Literal["ce", "bce", "sampled_softmax"] = "ce"
     bce_negatives: int = Field(1, ge=1)  # negatives per position for `bce`
-    softmax_negatives: int = Field(1024, ge=1)  # shared uniform negatives per batch, `sampled_softmax`
+    softmax_negatives: int = Field(1024, ge=1)  # uniform negatives of `sampled_softmax`
+    softmax_sampling: Literal["position", "batch"] = "position"  # fresh negatives per position | one set per batch
     logit_adjustment: float = Field(0.25, ge=0.0)  # ours: tau of logits + tau * log(training frequency) in the ce loss (0 = off)
     padding: Literal["left", "right"] = "right"
     seed: int = 42

@@ -82,7 +82,8 @@ TABLE_GROUPS = ["overall", "head", "tail", "short", "long"]
 GROUP_ORDER = TABLE_GROUPS + ["cold"]
 METRIC_ORDER = ["hr_5", "ndcg_5", "hr_10", "ndcg_10", "hr_20", "ndcg_20"]
 MODEL_ORDER = [
-    "pop", "sasrec", "sasrec_h128", "sasrec_ssm", "sasrec_h128_ssm", "llminit_sasrec", "sid_sasrec", "llm_esr",
+    "pop", "sasrec", "sasrec_h128", "sasrec_ssm", "sasrec_h128_ssm", "sasrec_published", "llminit_sasrec",
+    "sid_sasrec", "llm_esr",
     "gru4rec", "gru4rec_sid", "bert4rec", "bert4rec_sid", "naive_sum", "gru4rec_h2rec", "bert4rec_h2rec", "h2rec_d32", "h2rec",
     "text_init_la025_tuned",
 ]  # fmt: skip
@@ -125,8 +126,9 @@ LABELS = {
     "pop": "Popularity",
     "sasrec": "SASRec (HID)",
     "sasrec_h128": "SASRec, hidden 128",
-    "sasrec_ssm": "SASRec, sampled softmax (256 negatives)",
-    "sasrec_h128_ssm": "SASRec, hidden 128, sampled softmax",
+    "sasrec_ssm": "SASRec, sampled softmax (256 negatives shared by the batch)",
+    "sasrec_h128_ssm": "SASRec, hidden 128, sampled softmax (shared negatives)",
+    "sasrec_published": "SASRec at the published Beauty configuration (width 256, 1 block, 256 negatives per position)",
     "llminit_sasrec": "LLMInit-SASRec (HID table from the text PCA)",
     "llm_esr": "LLM-ESR",
     "gru4rec": "GRU4Rec (HID)",

@@ -94,16 +94,26 @@ def bce_sampled(h: torch.Tensor, targets: torch.Tensor, item_vectors: ItemVector
     return per_position.mean()
 
 
-def sampled_softmax(h: torch.Tensor, targets: torch.Tensor, item_vectors: ItemVectors, n_items: int, n_neg: int) -> torch.Tensor:
-    """Softmax over the target and n_neg uniform negatives shared by the whole batch.
+def sampled_softmax(
+    h: torch.Tensor, targets: torch.Tensor, item_vectors: ItemVectors, n_items: int, n_neg: int, shared: bool = False
+) -> torch.Tensor:
+    """Softmax over the target and n_neg uniform negatives: fresh ones for every position (the
+    published sampled-softmax SASRec), or with `shared` one set for the whole batch (a cheaper,
+    weaker estimate: each step pushes down only n_neg items).
 
     Sampling is uniform, so the log-Q correction is a constant and drops out; accidental hits
     (a negative equal to the target) are masked.
     """
-    neg = torch.randint(1, n_items + 1, (n_neg,), device=targets.device)
-    pos_logit = (h * item_vectors(targets)).sum(-1, keepdim=True)
-    neg_logit = (h @ item_vectors(neg).T).masked_fill(neg[None, :] == targets[:, None], float("-inf"))
-    logits = torch.cat([pos_logit, neg_logit], dim=1)
+    pos_logit = (h * item_vectors(targets)).sum(-1, keepdim=True)  # (N, 1)
+    if shared:
+        neg = torch.randint(1, n_items + 1, (n_neg,), device=targets.device)
+        neg_logit = h @ item_vectors(neg).T  # (N, K)
+        hit = neg[None, :] == targets[:, None]
+    else:
+        neg = torch.randint(1, n_items + 1, (len(targets), n_neg), device=targets.device)
+        neg_logit = torch.einsum("nd,nkd->nk", h, item_vectors(neg))  # (N, K) from (N, K, d) vectors
+        hit = neg == targets[:, None]
+    logits = torch.cat([pos_logit, neg_logit.masked_fill(hit, float("-inf"))], dim=1)
     return F.cross_entropy(logits, torch.zeros(len(targets), dtype=torch.long, device=targets.device))
 
 
@@ -121,9 +131,11 @@ class NextItemLoss:
         softmax_negatives: int = 1024,
         logit_adjustment: float = 0.0,
         log_prior: torch.Tensor | None = None,
+        softmax_sampling: Literal["position", "batch"] = "position",
     ):
         self.kind, self.n_items = kind, n_items
         self.bce_negatives, self.softmax_negatives = bce_negatives, softmax_negatives
+        self.shared_negatives = softmax_sampling == "batch"
         if logit_adjustment > 0 and (kind != "ce" or log_prior is None):
             raise ValueError("logit adjustment needs train.loss ce and the items' training counts")
         self.bias = logit_adjustment * log_prior if logit_adjustment > 0 else None  # (I,)
@@ -135,7 +147,7 @@ class NextItemLoss:
         if self.kind == "bce":
             return bce_sampled(h, targets, item_vectors, self.n_items, self.bce_negatives)
         if self.kind == "sampled_softmax":
-            return sampled_softmax(h, targets, item_vectors, self.n_items, self.softmax_negatives)
+            return sampled_softmax(h, targets, item_vectors, self.n_items, self.softmax_negatives, self.shared_negatives)
         raise ValueError(f"unknown loss {self.kind!r}")
 
 

@@ -76,7 +76,9 @@ def build_model(cfg: TrainConfig, inputs: ModelInputs) -> SequentialRecommender:
 
 def make_loss(cfg: TrainConfig, n_items: int, train_count=None) -> NextItemLoss:
     prior = log_prior(train_count) if cfg.logit_adjustment > 0 and train_count is not None else None
-    return NextItemLoss(cfg.loss, n_items, cfg.bce_negatives, cfg.softmax_negatives, cfg.logit_adjustment, prior)
+    return NextItemLoss(
+        cfg.loss, n_items, cfg.bce_negatives, cfg.softmax_negatives, cfg.logit_adjustment, prior, cfg.softmax_sampling
+    )
 
 
 def _init_hid(table, cfg: TrainConfig, inputs: ModelInputs) -> None:

@@ -23,7 +23,12 @@ LAST, BEST = "last.pt", "best.pt"
 
 # Keys whose default changed after checkpoints were written without them, at the value such a
 # checkpoint was trained with: a stored config is read over these, then over today's defaults.
-BEFORE_THE_KEY: dict[str, Any] = {"hid": {"init": "random"}, "sid": {"init": "random"}, "logit_adjustment": 0.0}
+BEFORE_THE_KEY: dict[str, Any] = {
+    "hid": {"init": "random"},
+    "sid": {"init": "random"},
+    "logit_adjustment": 0.0,
+    "softmax_sampling": "batch",
+}
 
 
 def stored_config(raw: dict[str, Any]) -> TrainConfig:

@@ -37,13 +37,13 @@ def test_bce_ignores_negatives_equal_to_the_target():
     assert torch.allclose(loss, expected)
 
 
-def test_sampled_softmax_masks_accidental_hits():
+def test_shared_sampled_softmax_masks_accidental_hits():
     torch.manual_seed(0)
     h = torch.randn(6, 4)
     table = torch.randn(4, 4)
     targets = torch.tensor([1, 2, 3, 1, 2, 3])
     torch.manual_seed(1)
-    loss = sampled_softmax(h, targets, lambda ids: table[ids], n_items=3, n_neg=40)
+    loss = sampled_softmax(h, targets, lambda ids: table[ids], n_items=3, n_neg=40, shared=True)
     torch.manual_seed(1)
     neg = torch.randint(1, 4, (40,))
     logits = torch.cat([(h * table[targets]).sum(1, keepdim=True), h @ table[neg].T], 1)
@@ -51,11 +51,44 @@ def test_sampled_softmax_masks_accidental_hits():
     assert torch.allclose(loss, F.cross_entropy(logits, torch.zeros(6, dtype=torch.long)))
 
 
+def test_per_position_sampled_softmax_equals_a_loop_over_positions():
+    torch.manual_seed(0)
+    h = torch.randn(7, 4, requires_grad=True)
+    table = torch.randn(6, 4)
+    targets = torch.tensor([1, 2, 3, 4, 5, 1, 2])
+    torch.manual_seed(1)
+    loss = sampled_softmax(h, targets, lambda ids: table[ids], n_items=5, n_neg=9)
+    torch.manual_seed(1)
+    neg = torch.randint(1, 6, (7, 9))
+    per_position = []
+    for i in range(7):  # each position against its own negatives, hits left out
+        others = neg[i][neg[i] != targets[i]]
+        logits = torch.cat([(h[i] * table[targets[i]]).sum()[None], table[others] @ h[i]])
+        per_position.append(-F.log_softmax(logits, 0)[0])
+    assert torch.allclose(loss, torch.stack(per_position).mean(), atol=1e-6)
+    assert (neg == targets[:, None]).any() and len(set(neg.flatten().tolist())) > 1  # the test covers hits
+
+
+def test_per_position_negatives_differ_between_positions_and_shared_ones_do_not():
+    torch.manual_seed(0)
+    h = torch.randn(5, 4, requires_grad=True)
+    table = torch.randn(201, 4, requires_grad=True)
+    targets = torch.tensor([1, 2, 3, 4, 5])
+    pushed = {}
+    for shared in (True, False):
+        torch.manual_seed(1)
+        (g,) = torch.autograd.grad(sampled_softmax(h, targets, lambda ids: table[ids], 200, 8, shared), table)
+        pushed[shared] = int((g[6:].abs().sum(1) > 0).sum())  # negatives that got a gradient
+    assert pushed[True] <= 8 < pushed[False]
+
+
 def test_loss_kinds_dispatch():
     h, table, targets = setup(n=10)
     vec = lambda ids: table if ids is None else table[ids]  # noqa: E731
     for kind in ("ce", "bce", "sampled_softmax"):
         assert torch.isfinite(NextItemLoss(kind, 50, 2, 16)(h, targets, vec))
+    assert NextItemLoss("sampled_softmax", 50, softmax_sampling="batch").shared_negatives
+    assert not NextItemLoss("sampled_softmax", 50).shared_negatives
 
 
 def test_logit_adjusted_ce_equals_cross_entropy_of_shifted_logits():

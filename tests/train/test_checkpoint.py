@@ -14,6 +14,7 @@ def _written_before_the_keys() -> dict:
     """A stored config as a version without hid/sid.init and logit_adjustment wrote it."""
     raw = TrainConfig().model_dump(mode="json")
     raw.pop("logit_adjustment")
+    raw.pop("softmax_sampling")
     raw["hid"].pop("init")
     raw["sid"].pop("init")
     return raw
@@ -23,6 +24,7 @@ def test_a_key_missing_from_an_old_checkpoint_reads_at_the_value_it_trained_with
     assert TrainConfig().hid.init != "random"  # today's default differs from the old behaviour
     cfg = checkpoint.stored_config(_written_before_the_keys())
     assert (cfg.hid.init, cfg.sid.init, cfg.logit_adjustment) == ("random", "random", 0.0)
+    assert cfg.softmax_sampling == "batch"
     # ... while a key the checkpoint does store wins over the old value
     raw = {**_written_before_the_keys(), "logit_adjustment": 0.5}
     assert checkpoint.stored_config(raw).logit_adjustment == 0.5
