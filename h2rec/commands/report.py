@@ -94,7 +94,9 @@ GPU = "_gpu"  # the variant suffix of runs trained on a GPU (tag device=cuda)
 # and device (`gru4rec_sid`, `gru4rec_h2rec`, ...) are compared with them, which is the
 # backbone-agnostic claim.
 BACKBONE_BASELINES = {"gru4rec", "bert4rec", "gru4rec" + GPU, "bert4rec" + GPU}
-BASELINES = ["sasrec", "sasrec_h128", "sasrec_ssm", "llminit_sasrec", "llm_esr", "naive_sum", "sasrec" + GPU]
+BASELINES = [
+    "sasrec", "sasrec_h128", "sasrec_ssm", "sasrec_published", "llminit_sasrec", "llm_esr", "naive_sum", "sasrec" + GPU,
+]  # fmt: skip
 BASELINES += sorted(BACKBONE_BASELINES)
 REFERENCE = "h2rec"  # what the ablations are compared with
 ABLATION_SWEEP = "ablation"
