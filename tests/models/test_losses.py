@@ -1,7 +1,7 @@
 import torch
 import torch.nn.functional as F
 
-from h2rec.models.losses import CE_CHUNK, NextItemLoss, bce_sampled, full_softmax, log_prior, sampled_softmax
+from h2rec.models.losses import CE_CHUNK, NextItemLoss, _sampled_ce, bce_sampled, full_softmax, log_prior, sampled_softmax
 
 torch.set_num_threads(1)
 
@@ -57,7 +57,7 @@ def test_per_position_sampled_softmax_equals_a_loop_over_positions():
     table = torch.randn(6, 4)
     targets = torch.tensor([1, 2, 3, 4, 5, 1, 2])
     torch.manual_seed(1)
-    loss = sampled_softmax(h, targets, lambda ids: table[ids], n_items=5, n_neg=9)
+    loss = sampled_softmax(h, targets, lambda ids: table if ids is None else table[ids], n_items=5, n_neg=9)
     torch.manual_seed(1)
     neg = torch.randint(1, 6, (7, 9))
     per_position = []
@@ -69,6 +69,22 @@ def test_per_position_sampled_softmax_equals_a_loop_over_positions():
     assert (neg == targets[:, None]).any() and len(set(neg.flatten().tolist())) > 1  # the test covers hits
 
 
+def test_catalogue_and_gather_routes_give_the_same_loss_and_gradients():
+    torch.manual_seed(0)
+    h = torch.randn(9, 4, requires_grad=True)
+    table = torch.randn(31, 4, requires_grad=True)
+    targets = torch.randint(1, 31, (9,))
+    neg = torch.randint(1, 31, (9, 12))
+    neg[0, 3] = targets[0]  # an accidental hit
+    vec = lambda ids: table if ids is None else table[ids]  # noqa: E731
+    out = {}
+    for route in ("catalogue", "gather"):
+        loss = _sampled_ce(h, targets, neg, vec, route)
+        out[route] = (loss, *torch.autograd.grad(loss, (h, table)))
+    for a, b in zip(out["catalogue"], out["gather"]):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
 def test_per_position_negatives_differ_between_positions_and_shared_ones_do_not():
     torch.manual_seed(0)
     h = torch.randn(5, 4, requires_grad=True)
@@ -77,7 +93,8 @@ def test_per_position_negatives_differ_between_positions_and_shared_ones_do_not(
     pushed = {}
     for shared in (True, False):
         torch.manual_seed(1)
-        (g,) = torch.autograd.grad(sampled_softmax(h, targets, lambda ids: table[ids], 200, 8, shared), table)
+        vec = lambda ids: table if ids is None else table[ids]  # noqa: E731
+        (g,) = torch.autograd.grad(sampled_softmax(h, targets, vec, 200, 8, shared), table)
         pushed[shared] = int((g[6:].abs().sum(1) > 0).sum())  # negatives that got a gradient
     assert pushed[True] <= 8 < pushed[False]
 
