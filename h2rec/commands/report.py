@@ -82,8 +82,8 @@ TABLE_GROUPS = ["overall", "head", "tail", "short", "long"]
 GROUP_ORDER = TABLE_GROUPS + ["cold"]
 METRIC_ORDER = ["hr_5", "ndcg_5", "hr_10", "ndcg_10", "hr_20", "ndcg_20"]
 MODEL_ORDER = [
-    "pop", "sasrec", "sasrec_h128", "sasrec_ssm", "sasrec_h128_ssm", "sasrec_published", "llminit_sasrec",
-    "sid_sasrec", "llm_esr",
+    "pop", "sasrec", "sasrec_h128", "sasrec_ssm", "sasrec_h128_ssm", "sasrec_published", "sasrec_published_preln",
+    "llminit_sasrec", "sid_sasrec", "llm_esr",
     "gru4rec", "gru4rec_sid", "bert4rec", "bert4rec_sid", "naive_sum", "gru4rec_h2rec", "bert4rec_h2rec", "h2rec_d32", "h2rec",
     "text_init_la025_tuned",
 ]  # fmt: skip
@@ -95,7 +95,8 @@ GPU = "_gpu"  # the variant suffix of runs trained on a GPU (tag device=cuda)
 # backbone-agnostic claim.
 BACKBONE_BASELINES = {"gru4rec", "bert4rec", "gru4rec" + GPU, "bert4rec" + GPU}
 BASELINES = [
-    "sasrec", "sasrec_h128", "sasrec_ssm", "sasrec_published", "llminit_sasrec", "llm_esr", "naive_sum", "sasrec" + GPU,
+    "sasrec", "sasrec_h128", "sasrec_ssm", "sasrec_published", "sasrec_published_preln", "llminit_sasrec", "llm_esr", "naive_sum",
+    "sasrec" + GPU,
 ]  # fmt: skip
 BASELINES += sorted(BACKBONE_BASELINES)
 REFERENCE = "h2rec"  # what the ablations are compared with
@@ -131,6 +132,7 @@ LABELS = {
     "sasrec_ssm": "SASRec, sampled softmax (256 negatives shared by the batch)",
     "sasrec_h128_ssm": "SASRec, hidden 128, sampled softmax (shared negatives)",
     "sasrec_published": "SASRec at the published Beauty configuration (width 256, 1 block, 256 negatives per position)",
+    "sasrec_published_preln": "SASRec at the published Beauty configuration and block layout (pre-LN, ReLU)",
     "llminit_sasrec": "LLMInit-SASRec (HID table from the text PCA)",
     "llm_esr": "LLM-ESR",
     "gru4rec": "GRU4Rec (HID)",
