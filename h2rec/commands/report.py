@@ -95,8 +95,7 @@ GPU = "_gpu"  # the variant suffix of runs trained on a GPU (tag device=cuda)
 # backbone-agnostic claim.
 BACKBONE_BASELINES = {"gru4rec", "bert4rec", "gru4rec" + GPU, "bert4rec" + GPU}
 BASELINES = [
-    "sasrec", "sasrec_h128", "sasrec_ssm", "sasrec_published", "sasrec_published_preln", "llminit_sasrec", "llm_esr", "naive_sum",
-    "sasrec" + GPU,
+    "sasrec", "sasrec_h128", "sasrec_ssm", "sasrec_published", "llminit_sasrec", "llm_esr", "naive_sum", "sasrec" + GPU,
 ]  # fmt: skip
 BASELINES += sorted(BACKBONE_BASELINES)
 REFERENCE = "h2rec"  # what the ablations are compared with
