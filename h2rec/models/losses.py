@@ -113,19 +113,21 @@ def sampled_softmax(
     """
     if shared:
         neg = torch.randint(1, n_items + 1, (n_neg,), device=targets.device)
-        return _sampled_ce(h, targets, neg[None, :].expand(len(targets), -1), item_vectors, route="gather")
+        return _sampled_ce(h, targets, neg, item_vectors, route="shared")
     neg = torch.randint(1, n_items + 1, (len(targets), n_neg), device=targets.device)
     return _sampled_ce(h, targets, neg, item_vectors, route="catalogue" if n_items <= CATALOGUE_ROUTE * n_neg else "gather")
 
 
 def _sampled_ce(h: torch.Tensor, targets: torch.Tensor, neg: torch.Tensor, item_vectors: ItemVectors, route: str) -> torch.Tensor:
-    """Cross-entropy of the target against the negatives `neg` (N, K) of each position; the two
-    routes compute the same logits."""
+    """Cross-entropy of the target against negatives: `neg` (K,) shared by every position with
+    route "shared", else (N, K), one row per position (the "catalogue" and "gather" routes
+    compute the same logits)."""
     pos_logit = (h * item_vectors(targets)).sum(-1, keepdim=True)  # (N, 1)
-    if route == "catalogue":
+    if route == "shared":
+        neg_logit = h @ item_vectors(neg).T  # (N, K)
+        neg = neg[None, :]
+    elif route == "catalogue":
         neg_logit = (h @ item_vectors(None).T).gather(1, neg)  # (N, I + 1) -> (N, K)
-    elif neg.stride(0) == 0:  # one row of negatives shared by every position
-        neg_logit = h @ item_vectors(neg[0]).T
     else:
         neg_logit = torch.einsum("nd,nkd->nk", h, item_vectors(neg))  # (N, K) from (N, K, d) vectors
     logits = torch.cat([pos_logit, neg_logit.masked_fill(neg == targets[:, None], float("-inf"))], dim=1)
