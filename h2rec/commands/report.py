@@ -111,6 +111,7 @@ SIDE_SWEEPS = {
         {
             "sasrec_la05": "sasrec",
             "text_init_la05": "text_init",
+            "text_init_la035": "text_init",
             "text_init_la025": "text_init",
             "text_init_la025_gpu": "h2rec_gpu",
             "h2rec_select_balanced_gpu": "h2rec_gpu",
@@ -145,6 +146,7 @@ LABELS = {
     "h2rec": "H2Rec",
     "text_init": "H2Rec, the method's initialisation (text-PCA HID, codebook SID)",
     "text_init_la05": "H2Rec, the method's initialisation, logit adjustment 0.5",
+    "text_init_la035": "H2Rec, the method's initialisation, logit adjustment 0.35",
     "text_init_la025": "H2Rec, the method's initialisation, logit adjustment 0.25",
     "text_init_la025_tuned": "H2Rec at the defaults (text start, logit adjustment 0.25), tuned",
     "h2rec_select_balanced": "H2Rec, best epoch by head and tail validation NDCG@10 alike",
