@@ -477,8 +477,8 @@ def summarise(runs: pd.DataFrame, baselines: list[str]) -> dict[str, list[dict]]
 
 def summary_text(summary: dict[str, list[dict]]) -> str:
     """summary.json: one row or comparison a line (tens of thousands of them), keys in the
-    documented order, figures to 6 significant digits (a mean over 5 seeds holds fewer): less
-    than half the size of indented JSON at full precision, and a new run's diff stays readable."""
+    documented order, figures to 6 significant digits (a mean over 5 seeds holds fewer): about
+    30% smaller than indented JSON at full precision, and a new run's diff stays readable."""
     sections = []
     for key, records in summary.items():
         lines = ",\n".join(json.dumps({k: significant(v) for k, v in r.items()}, allow_nan=False) for r in records)
@@ -486,7 +486,8 @@ def summary_text(summary: dict[str, list[dict]]) -> str:
     return "{\n" + ",\n".join(sections) + "\n}\n"
 
 
-def significant(value, digits: int = 6):
+def significant(value: object, digits: int = 6) -> object:
+    """A float to `digits` significant digits; anything else (counts, names) as it is."""
     return float(f"{value:.{digits}g}") if isinstance(value, float) else value
 
 
