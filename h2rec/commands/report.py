@@ -498,6 +498,14 @@ def label(variant: str) -> str:
     return f"`{variant}`: {LABELS[base]}{where}" if base in LABELS else f"`{variant}`"
 
 
+def plot_label(variant: str) -> str:
+    """The name a plot shows: the variant's label, marked when its runs were trained on a GPU."""
+    base = variant.removesuffix(GPU)
+    if base not in LABELS:
+        return variant
+    return LABELS[base] + (" (GPU)" if variant.endswith(GPU) else "")
+
+
 def variant_of(tags: dict[str, str]) -> str:
     """The run's variant as the report counts it: `<variant>_gpu` for a run trained on a GPU."""
     return tags["variant"] + (GPU if tags.get("device") == "cuda" else "")
@@ -756,7 +764,7 @@ def plot_tuning(trials: pd.DataFrame, dataset: str, path: Path) -> Path | None:
         t = trials[trials["variant"] == variant].sort_values("trial")
         best = t["value"].where(t["state"] == "COMPLETE").cummax()
         if best.notna().any():
-            ax.step(t["trial"], best, where="post", label=LABELS.get(variant, variant))
+            ax.step(t["trial"], best, where="post", label=plot_label(variant))
     ax.set_xlabel("trial")
     ax.set_ylabel("best validation NDCG@10 so far")
     ax.set_title(f"{dataset}: what the tuner's trials bought")
@@ -784,8 +792,14 @@ def plot_mechanisms(frame: pd.DataFrame, dataset: str, path: Path) -> Path | Non
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
+    names = [wrapped(plot_label(v), 46) for v in variants]
+    lines = max(n.count("\n") + 1 for n in names)  # rows are evenly spaced: each must hold the longest label
     fig, (by_length, by_popularity, right) = plt.subplots(
-        1, 3, figsize=(14, 4.8), gridspec_kw={"width_ratios": [1.2, 2.2, 2.4]}, layout="constrained"
+        1,
+        3,
+        figsize=(15, max(4.8, 1.2 + 0.17 * lines * len(variants))),
+        gridspec_kw={"width_ratios": [1.2, 2.2, 2.6]},
+        layout="constrained",
     )
     groups = gate_groups(gate_keys)
     panels = (
@@ -794,13 +808,13 @@ def plot_mechanisms(frame: pd.DataFrame, dataset: str, path: Path) -> Path | Non
     )
     levels = sorted({int(GATE_KEY.match(c).group(2)) for c in gate_keys})
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    styles = ["-", "--", ":", "-."]
+    styles = ["-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)), (0, (8, 3))]
     gated = [v for v in variants if any(len(values(frame, v, f"gate/all/level_{l}")) for l in levels)]
     for ax, xs, title in panels:
         for k, v in enumerate(gated):
             for l in levels:
                 ys = [m.mean() if len(m := values(frame, v, f"gate/{g}/level_{l}")) else np.nan for g in xs]
-                ax.plot(xs, ys, styles[k % len(styles)], marker="o", color=colours[l % len(colours)])
+                ax.plot(xs, ys, ls=styles[k % len(styles)], marker="o", color=colours[l % len(colours)])
         ax.set_title(title, fontsize=10)
         ax.tick_params(axis="x", labelsize=8)
     by_length.set_ylabel("mean gate weight")
@@ -809,7 +823,15 @@ def plot_mechanisms(frame: pd.DataFrame, dataset: str, path: Path) -> Path | Non
         handles = [Line2D([], [], color=colours[l % len(colours)], marker="o", label=f"level {l}") for l in levels]
         if len(gated) > 1:
             handles += [Line2D([], [], color="black", ls=styles[k % len(styles)], label=v) for k, v in enumerate(gated)]
-        by_popularity.legend(handles=handles, fontsize=7, title="level 0 = coarsest", title_fontsize=7)
+        by_popularity.legend(
+            handles=handles,
+            fontsize=7,
+            title="level 0 = coarsest",
+            title_fontsize=7,
+            ncol=3,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.07),
+        )  # below the axes: inside, it would hide lines
     else:
         by_length.set_axis_off()
         by_popularity.set_axis_off()
@@ -825,7 +847,7 @@ def plot_mechanisms(frame: pd.DataFrame, dataset: str, path: Path) -> Path | Non
             label=c.split("/")[-1],
             capsize=2,
         )
-    right.set_yticks(rows, [wrapped(LABELS.get(v, v), 34) for v in variants], fontsize=8)
+    right.set_yticks(rows, names, fontsize=8)
     right.set_xlim(0, 1)
     right.set_title("top-10 lists (full ranking)", fontsize=10)
     if lists:
@@ -853,8 +875,9 @@ def plot_groups(frame: pd.DataFrame, dataset: str, path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(10, 4.4 + 0.25 * ((len(variants) + 2) // 3)))
+    fig, ax = plt.subplots(figsize=(11, 4.4 + 0.22 * ((len(variants) + 1) // 2)))
     width = 0.8 / len(variants)
+    palette = plt.get_cmap("tab10" if len(variants) <= 10 else "tab20").colors  # no two models share a colour
     for i, v in enumerate(variants):
         stats = [mean_std(x) if len(x := values(frame, v, f"full/{g}/ndcg_10")) else (np.nan, None) for g in groups]
         ax.bar(
@@ -862,15 +885,16 @@ def plot_groups(frame: pd.DataFrame, dataset: str, path: Path) -> Path | None:
             [m for m, _ in stats],
             width,
             yerr=[s or 0 for _, s in stats],
-            label=LABELS.get(v, v),
+            label=plot_label(v),
+            color=palette[i % len(palette)],
             capsize=2,
         )
     ax.set_xticks(np.arange(len(groups)) + width * (len(variants) - 1) / 2, groups)
     ax.set_ylabel("test NDCG@10 (full ranking)")
     ax.set_title(f"{dataset}: by target popularity (bucket0 = least popular); mean ± std over seeds")
-    ax.legend(fontsize=8, ncol=min(3, len(variants)), loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    ax.legend(fontsize=8, ncol=min(2, len(variants)), loc="upper center", bbox_to_anchor=(0.5, -0.1))
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+        fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight")  # the legend below the axes stays whole
     plt.close(fig)
     return path

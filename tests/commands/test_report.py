@@ -347,3 +347,11 @@ def test_summary_text_is_json_with_one_record_a_line():
     assert [json.loads(line.rstrip(",")) for line in record_lines] == summary["rows"]
     with pytest.raises(ValueError):  # a NaN would not be JSON
         summary_text({"rows": [{"mean": float("nan")}], "comparisons": []})
+
+
+def test_plots_name_models_by_label_and_mark_gpu_runs():
+    from h2rec.commands.report import LABELS, plot_label
+
+    assert plot_label("sasrec_h128") == LABELS["sasrec_h128"]
+    assert plot_label("sasrec_h128_gpu") == LABELS["sasrec_h128"] + " (GPU)"
+    assert plot_label("unlabelled_variant") == "unlabelled_variant"
