@@ -12,7 +12,7 @@ from mlflow.entities import Metric
 from scipy.stats import ttest_ind
 
 from h2rec.cli import main as cli
-from h2rec.commands.report import summary_text
+from h2rec.commands.report import LABELS, plot_label, summary_text
 
 SEEDS = [0, 1, 2]
 VARIANTS = {"sasrec": 0.070, "h2rec": 0.078}  # variant -> typical full/overall/ndcg_10
@@ -350,8 +350,6 @@ def test_summary_text_is_json_with_one_record_a_line():
 
 
 def test_plots_name_models_by_label_and_mark_gpu_runs():
-    from h2rec.commands.report import LABELS, plot_label
-
     assert plot_label("sasrec_h128") == LABELS["sasrec_h128"]
     assert plot_label("sasrec_h128_gpu") == LABELS["sasrec_h128"] + " (GPU)"
     assert plot_label("unlabelled_variant") == "unlabelled_variant"
