@@ -89,8 +89,10 @@ PARENT_TAG = "mlflow.parentRunId"
 def child_run(parent_id: str, name: str, tags: dict[str, str] | None = None) -> Iterator[str]:
     """A run nested under `parent_id` (the MLflow UI shows it under its parent).
 
-    While open, RUN_ENV names it, so a stage that tracks itself (`Run`) logs into it; on an
-    exception it is marked FAILED. The parent's dataset, data version and commit tags carry over.
+    While open, RUN_ENV names it, so a stage that tracks itself (`Run`) logs into it. It ends
+    FINISHED when the block completes and FAILED on an exception; a process killed inside the
+    block leaves it RUNNING, never FINISHED without results. The parent's dataset, data version
+    and commit tags carry over.
     """
     from mlflow import MlflowClient
 
@@ -100,11 +102,11 @@ def child_run(parent_id: str, name: str, tags: dict[str, str] | None = None) -> 
     run = client.create_run(
         parent.info.experiment_id, tags={**inherited, PARENT_TAG: parent_id, "mlflow.runName": name, **(tags or {})}
     )
-    client.set_terminated(run.info.run_id, "FINISHED")  # re-opened by a stage that tracks itself
     previous = os.environ.get(RUN_ENV)
     os.environ[RUN_ENV] = run.info.run_id
     try:
         yield run.info.run_id
+        client.set_terminated(run.info.run_id, "FINISHED")
     except BaseException:
         client.set_terminated(run.info.run_id, "FAILED")
         raise

@@ -1,13 +1,15 @@
 """One real MLflow run (SQLite store in a temporary folder): train logs it, evaluate resumes it."""
 
+import os
 from pathlib import Path
 
 import mlflow
+import pytest
 
 from h2rec.config import BackboneConfig, EvaluateConfig, TrackingConfig, TrainConfig
 from h2rec.paths import Layout
 from h2rec.stages import evaluate, train
-from h2rec.tracking.run import load_run_id
+from h2rec.tracking.run import RUN_ENV, child_run, ensure_experiment, load_run_id
 from tests.conftest import PLAIN_START
 from tests.train.test_stages import write_prepared
 
@@ -47,3 +49,28 @@ def test_training_and_evaluation_share_one_tracked_run(tmp_path, monkeypatch):
     assert "model_config.json" in {a.path for a in client.list_artifacts(run_id)}
     # no pickled torch model: the one model of a run is the pyfunc the register stage logs from code
     assert mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list") == []
+
+
+def test_a_nested_run_is_finished_only_when_its_block_completes(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment_id = ensure_experiment("test-exp")  # first: it points MLflow at this test's store
+    client = mlflow.MlflowClient()
+    parent = client.create_run(experiment_id)
+    status = {}
+
+    with child_run(parent.info.run_id, "done") as run_id:
+        status["inside"] = client.get_run(run_id).info.status
+    status["done"] = client.get_run(run_id).info.status
+
+    with pytest.raises(RuntimeError), child_run(parent.info.run_id, "failed") as run_id:
+        raise RuntimeError("training diverged")
+    status["failed"] = client.get_run(run_id).info.status
+
+    # A worker killed mid-block never leaves the block: the run must not read as FINISHED
+    # (the report takes FINISHED runs for results).
+    killed = child_run(parent.info.run_id, "killed")
+    run_id = killed.__enter__()
+    status["killed"] = client.get_run(run_id).info.status
+    os.environ.pop(RUN_ENV, None)
+
+    assert status == {"inside": "RUNNING", "done": "FINISHED", "failed": "FAILED", "killed": "RUNNING"}
