@@ -434,12 +434,24 @@ def welch_p(x: np.ndarray, baseline: np.ndarray) -> float | None:
     return p if math.isfinite(p) else None  # nan when both sides have no spread
 
 
+def same_device(a: str, b: str) -> bool:
+    return a.endswith(GPU) == b.endswith(GPU)
+
+
 def compared_with(baseline: str, variants: list[str]) -> list[str]:
-    """The variants a baseline is compared with: all others, or a backbone baseline's own family."""
+    """The variants a baseline is compared with: all others on its device, or a backbone
+    baseline's own family on its device (a GPU/CPU difference is never shown as a model's gain)."""
+    same = [v for v in variants if v != baseline and same_device(v, baseline)]
     if baseline in BACKBONE_BASELINES:
-        family, gpu = baseline.removesuffix(GPU), baseline.endswith(GPU)
-        return [v for v in variants if v != baseline and v.startswith(f"{family}_") and v.endswith(GPU) == gpu]
-    return [v for v in variants if v != baseline]
+        family = baseline.removesuffix(GPU)
+        return [v for v in same if v.startswith(f"{family}_")]
+    return same
+
+
+def reference_for(variant: str) -> str | None:
+    """What a side-sweep or ablation variant is compared with by default: H2Rec on its device."""
+    ref = REFERENCE + (GPU if variant.endswith(GPU) else "")
+    return None if variant == ref else ref
 
 
 def summarise(runs: pd.DataFrame, baselines: list[str]) -> dict[str, list[dict]]:
@@ -556,7 +568,7 @@ def side_tables(frame: pd.DataFrame) -> list[str]:
             continue
         body = []
         for v in mine:
-            ref = refs.get(v, REFERENCE if v != REFERENCE else None)
+            ref = refs.get(v, reference_for(v))
             ref = ref if ref in set(frame["variant"]) else None
             gains = [gain_cell(values(frame, v, k), values(frame, ref, k)) if ref else "" for k in compared]
             seeds = str(len(values(frame, v, keys[0])))
@@ -659,12 +671,14 @@ def ablation_table(frame: pd.DataFrame, ablations: list[str]) -> list[str]:
     if not ablations or REFERENCE not in set(frame["variant"]) or not keys:
         return []
     groups = [k.split("/")[1] for k in keys]
-    ref = {k: values(frame, REFERENCE, k) for k in keys}
     body = [
         [
             label(v),
             *(cell(values(frame, v, k)) for k in keys),
-            *("" if v == REFERENCE else gain_cell(values(frame, v, k), ref[k]) for k in keys),
+            *(
+                "" if reference_for(v) is None else gain_cell(values(frame, v, k), values(frame, reference_for(v), k))
+                for k in keys
+            ),
             str(len(values(frame, v, keys[0]))),
         ]
         for v in [REFERENCE, *ablations]

@@ -317,10 +317,20 @@ def test_a_backbone_baseline_is_compared_with_its_own_family_only():
     variants = ["sasrec", "gru4rec", "gru4rec_sid", "gru4rec_h2rec", "bert4rec", "bert4rec_h2rec", "h2rec"]
     assert compared_with("gru4rec", variants) == ["gru4rec_sid", "gru4rec_h2rec"]
     assert compared_with("bert4rec", variants) == ["bert4rec_h2rec"]
-    assert compared_with("sasrec", variants) == [v for v in variants if v != "sasrec"]
+    assert compared_with("sasrec", variants) == [v for v in variants if v != "sasrec"]  # sasrec stands for no backbone family
     on_gpu = ["gru4rec", "gru4rec_h2rec", "gru4rec_gpu", "gru4rec_h2rec_gpu", "gru4rec_sid_gpu"]
     assert compared_with("gru4rec_gpu", on_gpu) == ["gru4rec_h2rec_gpu", "gru4rec_sid_gpu"]  # one device at a time
     assert compared_with("gru4rec", on_gpu) == ["gru4rec_h2rec"]
+
+
+def test_every_comparison_stays_on_one_device():
+    from h2rec.commands.report import compared_with, reference_for
+
+    variants = ["sasrec", "h2rec", "text_init", "sasrec_gpu", "h2rec_gpu", "text_init_gpu"]
+    assert compared_with("sasrec", variants) == ["h2rec", "text_init"]
+    assert compared_with("sasrec_gpu", variants) == ["h2rec_gpu", "text_init_gpu"]
+    # a side sweep's or ablation's variant is compared with H2Rec on its own device
+    assert [reference_for(v) for v in ("no_gate", "no_gate_gpu", "h2rec", "h2rec_gpu")] == ["h2rec", "h2rec_gpu", None, None]
 
 
 def test_a_retagged_run_replaces_its_row_under_the_old_name():
