@@ -208,7 +208,7 @@ def write_override_file(
         f"# {name} on {dataset}, tuned by `h2rec tune`: best of {len(study.trials)} trials ({len(done)} completed),",
         f"# trial {study.best_trial.number}, validation {score} (full ranking) {study.best_value:.5f}.",
         "# As a grid:   python -m flows.sweep --grid <this file> --seeds 0 1 2 3 4",
-        "# In DVC:      dvc exp run " + " ".join(f"-S {k}={v}" for k, v in flat.items() if k != "train.model"),
+        "# In DVC:      dvc exp run " + " ".join(f"-S {k}={v}" for k, v in {"data.dataset": dataset, **flat}.items()),
         "# Or merge the variant's mapping into params.yaml's `train` section.",
     ]
     path = out_dir / dataset / f"{name}.yaml"

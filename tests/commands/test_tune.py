@@ -107,7 +107,8 @@ def test_a_study_tracks_its_trials_and_writes_the_override_file(project, monkeyp
     best = grid.variants["sasrec"]
     assert grid.dataset == "scientific" and best["model"] == "sasrec" and 0.0005 <= best["lr"] <= 0.005
     assert best["backbone"]["dropout"] in (0.2, 0.5)
-    assert "dvc exp run -S train.lr=" in path.read_text()
+    # the DVC line reproduces the model and the dataset too, not only the sampled settings
+    assert "dvc exp run -S data.dataset=scientific -S train.model=sasrec " in path.read_text()
     load_params("params.yaml", {"train": best})  # and as a train override of params.yaml
     # The study continues where it stopped: a second call adds trials to it.
     more = tuner.tune("sasrec", {"model": "sasrec"}, "scientific", "params.yaml", 1, "h2rec-test", "h2rec")
