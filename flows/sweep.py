@@ -148,10 +148,31 @@ def sweep(
             trial.submit(n, o, project, params_path, parent, trial_tags(n, o, name, dataset, params.train.model))
             for n, o in trials.items()
         ]
-        results = [f.result() for f in futures]
-    for r in results:
-        print("  ".join([f"{r['trial']:<28}"] + [f"{k.split('/')[1]} {r[k]:.4f}" for k in HEADLINE if r[k] is not None]))
+        results, failures = wait_all(futures, list(trials))
+        for r in results:
+            print("  ".join([f"{r['trial']:<28}"] + [f"{k.split('/')[1]} {r[k]:.4f}" for k in HEADLINE if r[k] is not None]))
+        if failures:  # after every other trial has finished: one bad variant does not cost the rest
+            raise RuntimeError(
+                f"{len(failures)} of {len(trials)} trials failed (their MLflow runs are marked FAILED): "
+                + "; ".join(f"{n}: {reason}" for n, reason in failures.items())
+            )
     return results
+
+
+def wait_all(futures: list, names: list[str]) -> tuple[list, dict[str, str]]:
+    """Every future's result, waiting for all of them: (results of those that completed,
+    {name: reason} of those that failed). `f.result()` alone would raise at the first failure
+    and end the flow, and with it the local cluster and the trials still running there."""
+    for f in futures:
+        f.wait()
+    results, failures = [], {}
+    for name, f in zip(names, futures):
+        outcome = f.result(raise_on_failure=False)
+        if isinstance(outcome, BaseException):
+            failures[name] = f"{type(outcome).__name__}: {outcome}"
+        else:
+            results.append(outcome)
+    return results, failures
 
 
 def main(argv: list[str] | None = None) -> None:

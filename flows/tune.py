@@ -17,7 +17,7 @@ from pathlib import Path
 
 from prefect import flow, task
 
-from flows.sweep import add_cluster_arguments, dask_runner, prepared_dataset, shared_api_server, worker_threads
+from flows.sweep import add_cluster_arguments, dask_runner, prepared_dataset, shared_api_server, wait_all, worker_threads
 from h2rec.commands import tune as tuner
 from h2rec.commands.grid import pick, read_grid, variant
 from h2rec.config import load_params
@@ -62,7 +62,10 @@ def tune(
 
         def on_workers(parent: str, tags: dict, count: int, name: str = name) -> list[dict]:
             futures = [trial.submit(name, i, overrides[name], dataset, project, params_path, parent, tags) for i in range(count)]
-            return [f.result() for f in futures]
+            results, failures = wait_all(futures, [f"{name} trial task {i}" for i in range(count)])
+            for task_name, reason in failures.items():  # a trial's own failures are recorded by run_trial; these are the rest
+                print(f"warning: {task_name} did not finish: {reason}")
+            return results
 
         result = tuner.tune(
             name, overrides[name], dataset, params_path, n, params.train.tracking.experiment, params.train.model, on_workers
