@@ -122,9 +122,10 @@ def nested(flat: dict[str, Any]) -> dict:
 # ---- one trial ----------------------------------------------------------------------------
 def trial_params(params_path: Path | str, dataset: str, overrides: dict, sampled: dict, epochs: int | None) -> Params:
     train = merge(merge(overrides, nested(sampled)), {"progress": False})
-    if epochs is not None:
-        train["epochs"] = min(epochs, int(train.get("epochs", epochs)))
-    return load_params(params_path, {"train": train, "data": {"dataset": dataset}})
+    params = load_params(params_path, {"train": train, "data": {"dataset": dataset}})
+    if epochs is not None and params.train.epochs > epochs:  # a cap: it never raises the resolved train.epochs
+        params = load_params(params_path, {"train": {**train, "epochs": epochs}, "data": {"dataset": dataset}})
+    return params
 
 
 def run_trial(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow
 import optuna
 import pytest
@@ -34,6 +36,17 @@ def test_trial_params_merge_the_variant_the_sample_and_the_epoch_cap(tmp_path):
     )
     t = params.train
     assert (t.model, t.backbone.hidden, t.backbone.dropout, t.epochs, t.progress) == ("sasrec", 128, 0.3, 7, False)
+
+
+def test_the_trial_epoch_cap_never_raises_train_epochs(tmp_path):
+    raw = yaml.safe_load(Path("params.yaml").read_text())
+    raw["train"]["epochs"] = 12
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    epochs = lambda over, cap: tuner.trial_params(tmp_path / "params.yaml", "scientific", over, {}, cap).train.epochs  # noqa: E731
+    assert epochs({}, 30) == 12  # params.yaml's 12 epochs, not the cap's 30
+    assert epochs({}, 7) == 7
+    assert epochs({"epochs": 40}, 30) == 30
+    assert epochs({}, None) == 12
 
 
 @pytest.mark.parametrize(
