@@ -35,10 +35,9 @@ from prefect import flow, task
 from prefect_dask import DaskTaskRunner
 
 from flows import tracking
-from h2rec.commands.grid import RESERVED, Grid, pick, read_grid, validated  # noqa: F401  (re-exported)
+from h2rec.commands.grid import RESERVED, Grid, check_prepared, pick, read_grid, validated  # noqa: F401  (re-exported)
 from h2rec.config import load_params
 from h2rec.errors import ConfigError
-from h2rec.tracking.tags import read_dvc_lock
 
 SWEEP_DIR = Path("models/sweep")
 HEADLINE = ["full/overall/ndcg_10", "full/head/ndcg_10", "full/tail/ndcg_10"]
@@ -59,14 +58,6 @@ def trial_tags(name: str, overrides: dict, sweep_name: str, dataset: str, defaul
         "dataset": dataset,
         "model": str(overrides.get("model", default_model)),
     }
-
-
-def prepared_dataset(lock_path: Path | str = "dvc.lock") -> str | None:
-    """data.dataset that DVC's ingest stage last ran with, if recorded."""
-    try:
-        return read_dvc_lock(lock_path)["stages"]["ingest"]["params"]["params.yaml"]["data"]["dataset"]
-    except (KeyError, TypeError):
-        return None
 
 
 def worker_threads() -> dict:
@@ -133,12 +124,7 @@ def sweep(
     params = load_params(params_path, {"data": {"dataset": dataset}} if dataset else None)
     dataset = params.data.dataset
     name = name or ("grid" if grid else "models")
-    prepared = prepared_dataset()
-    if prepared and prepared != dataset:
-        print(
-            f"warning: dvc.lock says the data stages last prepared {prepared!r}, not {dataset!r}; "
-            f"run them for {dataset!r} first or the runs are mislabelled"
-        )
+    check_prepared(dataset)
     trials = grid_from(models, seeds, grid)
     validated(trials, params_path, dataset)  # a misspelt key fails here, not in every worker
     print(f"{len(trials)} trials ({name}, {dataset}): {', '.join(trials)}")

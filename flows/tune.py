@@ -17,9 +17,9 @@ from pathlib import Path
 
 from prefect import flow, task
 
-from flows.sweep import add_cluster_arguments, dask_runner, prepared_dataset, shared_api_server, wait_all, worker_threads
+from flows.sweep import add_cluster_arguments, dask_runner, shared_api_server, wait_all, worker_threads
 from h2rec.commands import tune as tuner
-from h2rec.commands.grid import pick, read_grid, variant
+from h2rec.commands.grid import check_prepared, pick, read_grid, variant
 from h2rec.config import load_params
 from h2rec.errors import ConfigError
 
@@ -49,10 +49,7 @@ def tune(
     params = load_params(params_path, {"data": {"dataset": dataset}} if dataset else None)
     dataset, cfg = params.data.dataset, params.tune
     tuner.check_storage(cfg)
-    tuner.check_prepared()
-    prepared = prepared_dataset()
-    if prepared and prepared != dataset:
-        print(f"warning: dvc.lock says the data stages last prepared {prepared!r}, not {dataset!r}")
+    check_prepared(dataset)
     overrides = pick(grid, variants).variants
     for over in overrides.values():  # a misspelt key fails here, not in every worker
         tuner.trial_params(params_path, dataset, over, {}, None)

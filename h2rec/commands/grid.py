@@ -20,8 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from h2rec import paths
 from h2rec.config import Params, load_params, merge, read_yaml_mapping
-from h2rec.errors import ConfigError
+from h2rec.errors import ConfigError, DataError
+from h2rec.tracking.tags import read_dvc_lock
 
 RESERVED = ("seeds", "dataset", "base")  # top-level keys of a grid file that are not variants
 
@@ -72,3 +74,25 @@ def validated(variants: dict[str, dict], params_path: Path | str, dataset: str |
     before any run starts, with ConfigError naming the key."""
     data = {"dataset": dataset} if dataset else {}
     return {name: load_params(params_path, {"train": over, "data": data}) for name, over in variants.items()}
+
+
+def prepared_dataset(lock_path: Path | str = "dvc.lock") -> str | None:
+    """data.dataset that DVC's ingest stage last ran with, if recorded."""
+    try:
+        return read_dvc_lock(lock_path)["stages"]["ingest"]["params"]["params.yaml"]["data"]["dataset"]
+    except (KeyError, TypeError):
+        return None
+
+
+def check_prepared(dataset: str, prepared: Path = paths.PREPARED, lock_path: Path | str = "dvc.lock") -> None:
+    """Before any trial: the prepared data exist and are `dataset`'s. Trials read data/prepared
+    whatever data.dataset says, so runs on another dataset's data would be tagged `dataset` and,
+    being newer, replace that dataset's runs in the report."""
+    if not (prepared / "interactions.parquet").is_file():
+        raise DataError(f"{prepared}: no prepared data; run `dvc repro tokenize cooccurrence` (or the data flow) first")
+    last = prepared_dataset(lock_path)
+    if last is not None and last != dataset:
+        raise ConfigError(
+            f"{lock_path}: the data stages last prepared {last!r}, not {dataset!r}; set params.yaml data.dataset to "
+            f"{dataset!r} and run `dvc repro tokenize cooccurrence`, or pass --dataset {last}"
+        )

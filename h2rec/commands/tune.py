@@ -34,10 +34,9 @@ from typing import Any
 
 import yaml
 
-from h2rec import paths
-from h2rec.commands.grid import read_grid, variant
+from h2rec.commands.grid import check_prepared, read_grid, variant
 from h2rec.config import Params, SearchDim, TuneConfig, load_params, merge
-from h2rec.errors import ConfigError, DataError
+from h2rec.errors import ConfigError
 from h2rec.eval.metrics import selection_name
 from h2rec.tracking.tags import flatten
 
@@ -275,14 +274,6 @@ def check_storage(cfg: TuneConfig) -> None:
         ) from None
 
 
-def check_prepared(prepared: Path = paths.PREPARED) -> None:
-    """Trials read the prepared data; without it every trial would fail the same way."""
-    if not (prepared / "interactions.parquet").is_file():
-        raise DataError(
-            f"{prepared}: no prepared data to tune on; run `dvc repro tokenize cooccurrence` (or the data flow) first"
-        )
-
-
 # ---- CLI ----------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -302,7 +293,7 @@ def main(args: argparse.Namespace) -> int:
     dataset, cfg = params.data.dataset, params.tune
     check_storage(cfg)
     trial_params(args.params, dataset, overrides, {}, None)  # the variant's own keys are valid
-    check_prepared()
+    check_prepared(dataset)
     n = args.trials or cfg.trials
     result = tune(args.variant, overrides, dataset, args.params, n, params.train.tracking.experiment, params.train.model)
     print(result["summary"])
