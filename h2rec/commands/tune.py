@@ -11,6 +11,8 @@ ranking, overall unless the variant weighs groups otherwise); the median pruner 
 a trial that is below the median of earlier trials at the same epoch (after `warmup_epochs`).
 The study lives in `tune.storage` (an RDB), so trials run in parallel processes (the Prefect
 flow's Dask workers) share it: each asks the study for its parameters and tells it the result.
+A later call adds trials to the same study only if it searches the same thing (the variant's
+overrides, the space, the epoch cap and the score); otherwise it stops before any trial.
 
 MLflow: one run per study (tags kind=study, sweep=tune, variant, dataset, model) with one
 nested run per trial (kind=trial, trial, optuna_state); a pruned trial ends KILLED, a failed
@@ -91,6 +93,28 @@ def open_study(cfg: TuneConfig, name: str):
         direction="maximize",
         load_if_exists=True,
     )
+
+
+def search_of(overrides: dict, cfg: TuneConfig, selection: dict[str, float]) -> str:
+    """What makes two calls' trials comparable: the variant's overrides, the space, the epoch
+    cap and the score the trials are ranked by."""
+    space = {k: dim.model_dump() for k, dim in cfg.space.items()}
+    return json.dumps({"overrides": overrides, "space": space, "epochs": cfg.epochs, "selection": selection}, sort_keys=True)
+
+
+def check_same_search(study, search: str) -> None:
+    """A study is named by dataset and variant only; a later call that changed what is searched
+    (another grid's variant of the same name, a new space or epoch cap) would add trials that are
+    not comparable with the earlier ones and could report one of those as its best."""
+    recorded = study.user_attrs.get("search")
+    if recorded is None:
+        study.set_user_attr("search", search)
+    elif recorded != search:
+        raise ConfigError(
+            f"study {study.study_name!r} in tune.storage was run with other settings ({recorded}); "
+            f"these are {search}. Tune under another variant name, or delete the study "
+            f"(optuna delete-study --study-name {study.study_name} --storage <tune.storage>)"
+        )
 
 
 def suggest(trial, space: dict[str, SearchDim]) -> dict[str, Any]:
@@ -312,6 +336,7 @@ def tune(name, overrides, dataset, params_path, n_trials, experiment, default_mo
     root = load_params(params_path, {"train": overrides})  # the variant's train.selection is the study's score
     cfg = root.tune
     study = open_study(cfg, study_name(dataset, name))
+    check_same_search(study, search_of(overrides, cfg, root.train.selection.weights()))
     exp_id = ensure_experiment(experiment)  # first: it points MLflow at the project's store
     client = MlflowClient()
     tags = study_tags(dataset, name, overrides, default_model)

@@ -126,6 +126,12 @@ def test_a_study_tracks_its_trials_and_writes_the_override_file(project, monkeyp
     # The study continues where it stopped: a second call adds trials to it.
     more = tuner.tune("sasrec", {"model": "sasrec"}, "scientific", "params.yaml", 1, "h2rec-test", "h2rec")
     assert more["results"][0]["number"] == 3
+    # ...but not with another variant of the same name: its trials would not be comparable.
+    with pytest.raises(ConfigError, match="study 'scientific-sasrec' in tune.storage was run with other settings"):
+        tuner.tune(
+            "sasrec", {"model": "sasrec", "backbone": {"hidden": 128}}, "scientific", "params.yaml", 1, "h2rec-test", "h2rec"
+        )
+    assert len(optuna.load_study(study_name="scientific-sasrec", storage=tuner.storage_url(load_params().tune)).trials) == 4
 
 
 @pytest.mark.integration
