@@ -61,6 +61,11 @@ class Run:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.mlflow.end_run(status="FAILED" if exc_type else "FINISHED")
+        if exc_type is None and os.environ.get(RUN_ENV) == self.run_id:
+            # The run of a flow's block (`child_run`), which may still evaluate into it: the block
+            # marks it FINISHED when it completes, so a worker killed in between leaves no
+            # FINISHED run without test metrics.
+            self.mlflow.MlflowClient().update_run(self.run_id, status="RUNNING")
 
     def log_params(self, params: dict[str, Any]) -> None:
         flat = flatten(params)

@@ -9,7 +9,7 @@ import pytest
 from h2rec.config import BackboneConfig, EvaluateConfig, TrackingConfig, TrainConfig
 from h2rec.paths import Layout
 from h2rec.stages import evaluate, train
-from h2rec.tracking.run import RUN_ENV, child_run, ensure_experiment, load_run_id
+from h2rec.tracking.run import RUN_ENV, Run, child_run, ensure_experiment, load_run_id
 from tests.conftest import PLAIN_START
 from tests.train.test_stages import write_prepared
 
@@ -59,7 +59,9 @@ def test_a_nested_run_is_finished_only_when_its_block_completes(tmp_path, monkey
     status = {}
 
     with child_run(parent.info.run_id, "done") as run_id:
-        status["inside"] = client.get_run(run_id).info.status
+        with Run("test-exp") as stage:  # a stage that tracks itself logs into the block's run...
+            stage.log_metrics({"valid/ndcg_10": 0.1})
+        status["inside"] = client.get_run(run_id).info.status  # ...which stays open for the next stage
     status["done"] = client.get_run(run_id).info.status
 
     with pytest.raises(RuntimeError), child_run(parent.info.run_id, "failed") as run_id:
