@@ -26,6 +26,8 @@ Every trial run is tagged `sweep` (the grid file's stem, or "models" for --model
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,14 +52,23 @@ def grid_from(models: list[str], seeds: list[int], grid: dict[str, dict] | None)
 
 
 def trial_tags(name: str, overrides: dict, sweep_name: str, dataset: str, default_model: str) -> dict[str, str]:
-    """What `h2rec report` groups by: the variant is the trial name without its seed suffix."""
+    """What `h2rec report` groups by: the variant is the trial name without its seed suffix.
+    `config` fingerprints the variant's overrides, so that seeds of two grid entries that share
+    a name (another grid, an untuned and a tuned entry) are told apart."""
     return {
         "sweep": sweep_name,
         "variant": name.rsplit("-s", 1)[0],
         "seed": str(overrides["seed"]),
         "dataset": dataset,
         "model": str(overrides.get("model", default_model)),
+        "config": config_fingerprint(overrides),
     }
+
+
+def config_fingerprint(overrides: dict) -> str:
+    """10 hex digits of the overrides without the seed (canonical JSON)."""
+    rest = {k: v for k, v in overrides.items() if k != "seed"}
+    return hashlib.sha1(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
 def worker_threads() -> dict:

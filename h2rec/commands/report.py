@@ -14,8 +14,9 @@ are never pooled with, and never replace, the CPU's, so that every comparison st
 device (fp32 with TF32 matmuls there, plain fp32 here).
 
 Outputs, in --out (default docs/results/):
-  runs.csv              one row per run: dataset, sweep, variant, model, seed, run_id and its
-                        test metrics. Committed (mlruns/ is not): every other output is made from
+  runs.csv              one row per run: dataset, sweep, variant, model, seed, run_id, config (the
+                        sweep's fingerprint of the variant's overrides: seeds of two configurations
+                        under one name are flagged on the dataset page) and its test metrics. Committed (mlruns/ is not): every other output is made from
                         this file, so `--from-export` rebuilds them identically without MLflow.
                         Rows of an earlier export that MLflow does not hold (a store of another
                         machine) are kept; MLflow's run of the same dataset, variant and seed wins.
@@ -65,6 +66,7 @@ EXPORT = "runs.csv"
 TUNING_EXPORT = "tuning.csv"  # one row per tuning trial (h2rec tune)
 TUNING_COLUMNS = ["dataset", "variant", "model", "trial", "state", "value", "best_epoch", "epochs", "wall_s", "params", "run_id"]
 ID_COLUMNS = ["dataset", "sweep", "variant", "model", "seed", "run_id"]
+CONFIG = "config"  # the sweep's fingerprint of a variant's overrides ("" for runs logged before it was tagged)
 PROTOCOLS = {
     "full": "full ranking over the catalogue, history excluded",
     "sampled100": "sampled: the target against 100 random unseen items",
@@ -216,6 +218,8 @@ def main(args: argparse.Namespace) -> int:
         tmp.write_text(summary_text(summary))
     for dataset in sorted(runs["dataset"].unique()):
         frame = runs[runs["dataset"] == dataset]
+        for variant, n in mixed_configs(frame).items():
+            log.warning("%s: `%s` pools seeds of %d configurations (column %s of %s)", dataset, variant, n, CONFIG, export)
         plot = plot_groups(frame, dataset, args.out / f"{dataset}_groups.png")
         mechanisms = plot_mechanisms(frame, dataset, args.out / f"{dataset}_mechanisms.png")
         link = f"\n![{dataset}: learned gate and top-10 lists]({mechanisms.name})\n" if mechanisms else ""
@@ -282,6 +286,7 @@ def run_record(run) -> dict | None:
         "model": tags.get("model", ""),
         "seed": seed,
         "run_id": run.info.run_id,
+        CONFIG: tags.get(CONFIG, ""),
         "start_time": run.info.start_time,
         **kept,
         WALL: ((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000,
@@ -363,8 +368,9 @@ def read_tuning(path: Path) -> pd.DataFrame | None:
 
 
 def write_export(frame: pd.DataFrame, path: Path) -> None:
-    metrics = sorted((c for c in frame.columns if c not in ID_COLUMNS), key=column_key)
-    frame = frame.sort_values(["dataset", "sweep", "variant", "seed"])[ID_COLUMNS + metrics]
+    frame = frame.assign(**{CONFIG: frame[CONFIG].fillna("")}) if CONFIG in frame else frame.assign(**{CONFIG: ""})
+    metrics = sorted((c for c in frame.columns if c not in ID_COLUMNS and c != CONFIG), key=column_key)
+    frame = frame.sort_values(["dataset", "sweep", "variant", "seed"])[ID_COLUMNS + [CONFIG] + metrics]
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
 
@@ -373,17 +379,27 @@ def read_export(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"{path}: export file not found; run `h2rec report` (without --from-export) to make it from MLflow")
     # Identifiers stay strings ("" for a missing tag); an empty metric cell is a metric the run did not log.
-    frame = pd.read_csv(path, dtype={c: str for c in ID_COLUMNS if c != "seed"}, keep_default_na=False)
+    frame = pd.read_csv(path, dtype={c: str for c in [*ID_COLUMNS, CONFIG] if c != "seed"}, keep_default_na=False)
     missing = [c for c in ID_COLUMNS if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: not an export of `h2rec report`: no column(s) {', '.join(missing)}")
     if frame.empty:
         raise DataError(f"{path}: no runs")
     for column in frame.columns:
-        if column not in ID_COLUMNS:  # float() reads back exactly the value written
+        if column not in ID_COLUMNS and column != CONFIG:  # float() reads back exactly the value written
             frame[column] = frame[column].map(lambda v: np.nan if v == "" else float(v)).astype(float)
     frame["seed"] = frame["seed"].astype(int)
+    if CONFIG not in frame:  # an export written before the column existed
+        frame[CONFIG] = ""
     return frame
+
+
+def mixed_configs(frame: pd.DataFrame) -> dict[str, int]:
+    """Variants whose seeds come from more than one grid entry (distinct `config` fingerprints):
+    a name reused for another configuration, whose seeds the tables would pool."""
+    tagged = frame[frame[CONFIG].astype(str) != ""] if CONFIG in frame else frame.iloc[:0]
+    counts = tagged.groupby("variant")[CONFIG].nunique()
+    return {v: int(n) for v, n in counts.items() if n > 1}
 
 
 def column_key(name: str) -> tuple:
@@ -715,6 +731,13 @@ def dataset_page(frame: pd.DataFrame, dataset: str, baselines: list[str], plot: 
             f"Cost of these runs (training + evaluation, wall clock; a run on a Dask worker has its one thread, on a machine shared with the other runs): {hours.sum():.2f} h in all; "
             + ", ".join(f"`{v}` {h:.2f} h" for v, h in hours.items() if h > 0)
             + ".",
+            "",
+        ]
+    mixed = mixed_configs(frame)
+    if mixed:
+        lines += [
+            "**Warning**: these variants pool seeds of different configurations (distinct `config` fingerprints in "
+            f"`{EXPORT}`): " + ", ".join(f"`{v}` ({n})" for v, n in mixed.items()) + ". Rename one grid entry and rerun it.",
             "",
         ]
     for protocol in PROTOCOLS:

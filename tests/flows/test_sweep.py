@@ -36,6 +36,7 @@ def test_grid_file_maps_variants_to_overrides(tmp_path):
         "seed": "4",
         "dataset": "beauty",
         "model": "h2rec",
+        "config": trial_tags("no_gate-s3", trials["no_gate-s3"], grid.name, "beauty", "sasrec")["config"],
     }
     assert trial_tags("plain-s3", trials["plain-s3"], grid.name, "beauty", "sasrec")["model"] == "sasrec"
 
@@ -125,6 +126,14 @@ def test_grid_names_every_trial():
         "no-gate-s0": {"model": "h2rec", "h2rec": {"gate": False}, "seed": 0},
         "no-gate-s1": {"model": "h2rec", "h2rec": {"gate": False}, "seed": 1},
     }
+
+
+def test_a_trials_config_tag_tells_grid_entries_apart_but_not_seeds():
+    grid = grid_from([], [0, 1], {"naive_sum": {"model": "h2rec", "h2rec": {"interaction": "sum"}}})
+    other = grid_from([], [0], {"naive_sum": {"model": "h2rec", "h2rec": {"interaction": "sum"}, "hid": {"init": "pca"}}})
+    config = {n: trial_tags(n, o, "grid", "beauty", "h2rec")["config"] for n, o in grid.items()}
+    assert config["naive_sum-s0"] == config["naive_sum-s1"]
+    assert trial_tags("naive_sum-s0", other["naive_sum-s0"], "grid", "beauty", "h2rec")["config"] != config["naive_sum-s0"]
 
 
 @pytest.mark.integration
