@@ -12,7 +12,8 @@ a trial that is below the median of earlier trials at the same epoch (after `war
 The study lives in `tune.storage` (an RDB), so trials run in parallel processes (the Prefect
 flow's Dask workers) share it: each asks the study for its parameters and tells it the result.
 A later call adds trials to the same study only if it searches the same thing (the variant's
-overrides, the space, the epoch cap and the score); otherwise it stops before any trial.
+overrides, the space, the epoch cap and the score); otherwise it stops before any trial. One
+call runs a study at a time: trials an earlier, stopped call left RUNNING are marked FAIL.
 
 MLflow: one run per study (tags kind=study, sweep=tune, variant, dataset, model) with one
 nested run per trial (kind=trial, trial, optuna_state); a pruned trial ends KILLED, a failed
@@ -115,6 +116,20 @@ def check_same_search(study, search: str) -> None:
             f"these are {search}. Tune under another variant name, or delete the study "
             f"(optuna delete-study --study-name {study.study_name} --storage <tune.storage>)"
         )
+
+
+def fail_left_running(study) -> None:
+    """Trials still RUNNING when a call starts were left by an earlier call that was stopped
+    (a study runs one call at a time; its parallel trials are that call's). Left as they are
+    they would count in the override file's "best of N trials", and TPE's constant liar would
+    keep steering away from their points as if they were still running."""
+    import optuna
+
+    stale = [t.number for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
+    for number in stale:
+        study.tell(number, state=optuna.trial.TrialState.FAIL)
+    if stale:
+        log.warning("study %s: trials %s were left running by a stopped call; marked FAIL", study.study_name, stale)
 
 
 def suggest(trial, space: dict[str, SearchDim]) -> dict[str, Any]:
@@ -337,6 +352,7 @@ def tune(name, overrides, dataset, params_path, n_trials, experiment, default_mo
     cfg = root.tune
     study = open_study(cfg, study_name(dataset, name))
     check_same_search(study, search_of(overrides, cfg, root.train.selection.weights()))
+    fail_left_running(study)
     exp_id = ensure_experiment(experiment)  # first: it points MLflow at the project's store
     client = MlflowClient()
     tags = study_tags(dataset, name, overrides, default_model)

@@ -123,15 +123,19 @@ def test_a_study_tracks_its_trials_and_writes_the_override_file(project, monkeyp
     # the DVC line reproduces the model and the dataset too, not only the sampled settings
     assert "dvc exp run -S data.dataset=scientific -S train.model=sasrec " in path.read_text()
     load_params("params.yaml", {"train": best})  # and as a train override of params.yaml
-    # The study continues where it stopped: a second call adds trials to it.
+    # The study continues where it stopped: a second call adds trials to it. A trial that a
+    # stopped call left running (asked, never told) is marked failed first.
+    storage = tuner.storage_url(load_params().tune)
+    optuna.load_study(study_name="scientific-sasrec", storage=storage).ask()
     more = tuner.tune("sasrec", {"model": "sasrec"}, "scientific", "params.yaml", 1, "h2rec-test", "h2rec")
-    assert more["results"][0]["number"] == 3
+    assert more["results"][0]["number"] == 4
+    assert optuna.load_study(study_name="scientific-sasrec", storage=storage).trials[3].state.name == "FAIL"
     # ...but not with another variant of the same name: its trials would not be comparable.
     with pytest.raises(ConfigError, match="study 'scientific-sasrec' in tune.storage was run with other settings"):
         tuner.tune(
             "sasrec", {"model": "sasrec", "backbone": {"hidden": 128}}, "scientific", "params.yaml", 1, "h2rec-test", "h2rec"
         )
-    assert len(optuna.load_study(study_name="scientific-sasrec", storage=tuner.storage_url(load_params().tune)).trials) == 4
+    assert len(optuna.load_study(study_name="scientific-sasrec", storage=storage).trials) == 5
 
 
 @pytest.mark.integration
