@@ -108,7 +108,8 @@ def full_ranks(
         scores[own, cand.targets[own] - start] = float("-inf")  # never counts against itself
         ranks += count_beating(scores, t_score, tol, prio[start:end], t_prio)
     top_i = top_i.masked_fill(torch.isinf(top_v), 0)  # fewer than k candidates: pad with 0
-    return ranks, top_i
+    # A NaN target score loses every comparison, which would rank it first: rank it last.
+    return torch.where(torch.isfinite(t_score), ranks, n_items), top_i
 
 
 def _merge_top(v1, i1, v2, i2, k):
@@ -125,4 +126,5 @@ def sampled_ranks(
     state = model.encode(batch)
     scores = model.score(state, torch.cat([targets[:, None], negatives], 1))
     tol = tie_tolerance(scores[:, 0], scores)
-    return beats(scores[:, 1:], scores[:, 0], tol, prio[negatives], prio[targets]).sum(1)
+    ranks = beats(scores[:, 1:], scores[:, 0], tol, prio[negatives], prio[targets]).sum(1)
+    return torch.where(torch.isfinite(scores[:, 0]), ranks, negatives.shape[1])  # a NaN target ranks last

@@ -46,12 +46,26 @@ def registry_lock_path(uri: str) -> Path:
     return Path(tempfile.gettempdir()) / f"h2rec-registry-{digest}.lock"
 
 
+# What the store answers when there is no such model, or no version under the alias. Any
+# other error (a locked database, a server that times out) must not read as "no champion":
+# the gate would then promote whatever comes.
+NO_CHAMPION_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+
+
 def current_champion(client: MlflowClient, name: str) -> Candidate | None:
     try:
         mv = client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        return None
+    except MlflowException as e:
+        if e.error_code in NO_CHAMPION_CODES:
+            return None
+        raise
     tags = mv.tags
+    missing = [t for t in (TAG_OVERALL, TAG_TAIL) if t not in tags]
+    if missing:
+        raise DataError(
+            f"model {name!r} v{mv.version} (@{CHAMPION}) has no tag(s) {', '.join(missing)}: the gate cannot compare "
+            f"with it; tag it (client.set_model_version_tag) or move the alias to a version `h2rec register` made"
+        )
     return Candidate(mv.version, tags.get(TAG_DATA, ""), float(tags[TAG_OVERALL]), float(tags[TAG_TAIL]))
 
 

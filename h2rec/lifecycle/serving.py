@@ -93,8 +93,11 @@ class Recommender:
     def _known(self, histories: list[list[str]], users: list[str], skip_unknown: bool) -> tuple[list[int], list[list[int]]]:
         """(rows kept, their histories as item numbers); unknown ids are dropped with one
         warning per user that names them."""
-        rows, known, empty = [], [], []
+        rows, known, empty, blank = [], [], [], []
         for n, (user, history) in enumerate(zip(users, histories)):
+            if not history:
+                blank.append(user)
+                continue
             ids = [self.index[i] for i in history if i in self.index]
             dropped = [i for i in history if i not in self.index]
             if dropped:
@@ -105,6 +108,13 @@ class Recommender:
                 known.append(ids)
             else:
                 empty.append(user)
+        if blank and not skip_unknown:
+            more = f" and {len(blank) - 5} more" if len(blank) > 5 else ""
+            raise DataError(
+                f"user(s) {', '.join(map(str, blank[:5]))}{more}: empty history; give at least one item id, oldest first"
+            )
+        if blank:
+            log.warning("%d user(s) skipped, empty history: %s", len(blank), ", ".join(map(str, blank[:10])))
         if empty and not skip_unknown:
             more = f" and {len(empty) - 5} more" if len(empty) > 5 else ""
             raise DataError(
@@ -143,7 +153,7 @@ class Recommender:
         top = torch.topk(scores, min(k, scores.shape[1] - 1), dim=1)
         idx, val = top.indices.numpy(), top.values.numpy()
         n, kk = idx.shape
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             {
                 "row": np.repeat(np.asarray(kept, dtype=np.int64), kk),
                 "rank": np.tile(np.arange(1, kk + 1), n),
@@ -152,3 +162,5 @@ class Recommender:
                 "score": val.ravel().astype(float),
             }
         )
+        # k beyond a user's unseen items: the masked ones (seen, padding) sort last; cut them off
+        return frame[~np.isneginf(frame["score"].to_numpy())].reset_index(drop=True)

@@ -20,6 +20,7 @@ from h2rec import paths
 from h2rec.config import RegisterConfig, load_params
 from h2rec.errors import DataError
 from h2rec.io import read_parquet, write_json
+from h2rec.lifecycle.gate import UNVERSIONED
 from h2rec.lifecycle.serving import make_bundle
 from h2rec.tracking.run import Run, load_run_id
 from h2rec.tracking.tags import data_version
@@ -70,7 +71,7 @@ def run(
     previous = load_run_id(Path(model_dir))
     if previous is None:
         raise DataError(f"{model_dir}/run.json: no MLflow run; train with train.tracking.enabled: true")
-    version_of_data = data_version() or "unversioned"
+    version_of_data = data_version() or UNVERSIONED
     with tempfile.TemporaryDirectory() as tmp:
         bundle = make_bundle(Path(tmp) / "bundle", model_dir, prepared)
         example = _example(prepared, cfg.example_users)

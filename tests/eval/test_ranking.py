@@ -56,3 +56,12 @@ def test_constant_scores_give_chance_level_not_a_perfect_score():
     m = Evaluator(data, EvaluateConfig(sampled_negatives=20)).evaluate(model, "test", 50, "right")
     assert 0.1 < m["full/overall/hr_10"] < 0.3  # 10 of ~48 candidates
     assert 0.35 < m["sampled20/overall/hr_10"] < 0.65  # 10 of 21
+
+
+def test_a_nan_target_score_ranks_last_not_first():
+    # a broken model: NaN for every item would lose every comparison and rank the target first
+    data, model = one_user([2, 5, 3], [float("nan")] * 20)
+    ev = Evaluator(data, EvaluateConfig(sampled_negatives=12))
+    res = ev.cases(model, "test", 50, "right")
+    assert res.ranks["full"][0] == 20 and res.ranks[ev.sampled][0] == 12
+    assert ev.evaluate(model, "test", 50, "right")["full/overall/hr_10"] == 0.0

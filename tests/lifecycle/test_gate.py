@@ -40,3 +40,16 @@ def test_promotion_implies_strictly_better_overall_on_same_data(o1, t1, o2, t2):
     champion = Candidate("1", "d", o1, t1)
     d = decide(Candidate("2", "d", o2, t2), champion, 0.05)
     assert d.promote == (o2 > o1 and t2 >= t1 * 0.95)
+
+
+def test_a_challenger_with_nan_metrics_is_never_promoted():
+    for challenger in (cand(float("nan"), 0.02), cand(0.06, float("nan"))):
+        assert not decide(challenger, CHAMP, 0.05).promote
+        assert not decide(challenger, None, 0.05).promote
+
+
+def test_an_unknown_data_version_is_judged_on_its_metrics():
+    worse = decide(cand(0.040, 0.020, data="unversioned"), CHAMP, 0.05)
+    assert not worse.promote and "not better overall" in worse.reason
+    assert decide(cand(0.060, 0.020, data="unversioned"), CHAMP, 0.05).promote
+    assert not decide(cand(0.040, 0.020), Candidate("1", "unversioned", 0.050, 0.020), 0.05).promote

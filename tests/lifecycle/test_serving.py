@@ -8,6 +8,7 @@ stack trace.
 
 import json
 import logging
+import math
 import os
 import signal
 import socket
@@ -120,6 +121,7 @@ def test_good_requests_get_the_in_process_top_k(served, trained_project, tmp_pat
             {"dataframe_records": [{"user_id": "u", "history": "zzz-unknown qqq-unknown"}]},
             "user(s) u: none of the history's items",
         ),
+        ({"dataframe_records": [{"user_id": "u", "history": "  "}]}, "user(s) u: empty history"),
         ({"dataframe_records": "HISTORY", "params": {"k": 0}}, "k must be a positive integer"),
         ({"dataframe_records": "HISTORY", "params": {"k": -3}}, "k must be a positive integer"),
         ({"dataframe_records": "HISTORY", "params": {"k": "ten"}}, "k"),
@@ -152,6 +154,18 @@ def test_unknown_ids_warn_once_per_user_and_an_all_unknown_history_names_the_use
         rec.recommend([known, ["ghost-3"]], 5, users=["alice", "carol"])
     skipped = rec.recommend([known, ["ghost-3"]], 5, users=["alice", "carol"], skip_unknown=True)
     assert skipped["row"].unique().tolist() == [0]
+
+
+def test_a_k_beyond_the_unseen_items_lists_the_unseen_items_only(served, tmp_path):
+    _, histories, _ = served
+    rec = Recommender(make_bundle(tmp_path / "bundle"))
+    known = histories["history"].iloc[0].split()
+    out = rec.recommend([known], 10**6)
+    assert len(out) == len(rec.index) - len(set(known))  # no seen item, no padding
+    assert not set(out["item_id"]) & set(known) and "" not in set(out["item_id"])
+    assert out["score"].map(math.isfinite).all() and out["rank"].tolist() == list(range(1, len(out) + 1))
+    with pytest.raises(DataError, match=r"user\(s\) dave: empty history"):
+        rec.recommend([[]], 5, users=["dave"])
 
 
 def test_the_gate_works_without_tail_test_cases(served, trained_project, tmp_path):
