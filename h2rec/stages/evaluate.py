@@ -1,7 +1,8 @@
 """Stage `evaluate`: full-ranking and sampled evaluation of the trained model, by group.
 
 Reads models/recommender/best.pt (its own train config travels inside) and data/prepared;
-writes metrics/eval.json (flat `<protocol>/<group>/<metric>` keys), metrics/eval/{full,
+writes metrics/eval.json (flat `<protocol>/<group>/<metric>` keys, and what was evaluated:
+`split` and `model_run_id`, the MLflow run of the checkpoint, which `register` checks), metrics/eval/{full,
 sampled}.csv (one row per group, DVC plots) and reports/eval/{head_tail,buckets}.png; prints an
 overall/head/tail/short/long table; logs everything to the training's MLflow run.
 """
@@ -24,6 +25,7 @@ from h2rec.eval.groups import FULL
 from h2rec.eval.level_gate import mean_level_gate
 from h2rec.io import write_json
 from h2rec.paths import Layout
+from h2rec.tracking.run import load_run_id
 from h2rec.train.inputs import load_trained
 
 log = logging.getLogger(__name__)
@@ -59,7 +61,8 @@ def run(
     extras = {**cold_target_metrics(data, cases), **mean_level_gate(model, data, cfg.split, max_len, padding, cfg.user_batch)}
     sizes = evaluator.sizes(cfg.split)
     protocols = [FULL, evaluator.sampled]
-    write_json({**metrics, **extras}, metrics_path)
+    evaluated = {"split": cfg.split, "model_run_id": (load_run_id(Path(model_dir)) or {}).get("run_id", "")}
+    write_json({**metrics, **extras, **evaluated}, metrics_path)
     csvs = {p: Path(plots_dir) / f"{'full' if p == FULL else 'sampled'}.csv" for p in protocols}
     for p, path in csvs.items():
         report.write_csv(report.group_rows(metrics, sizes, p, cfg.ks), path)
@@ -74,7 +77,7 @@ def run(
 
 
 def _log_to_mlflow(cfg: EvaluateConfig, train_cfg: TrainConfig, model_dir: Path, metrics: dict, files: list[Path]) -> None:
-    from h2rec.tracking.run import Run, load_run_id
+    from h2rec.tracking.run import Run
     from h2rec.tracking.tags import flatten
 
     previous = load_run_id(Path(model_dir))

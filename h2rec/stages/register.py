@@ -71,6 +71,14 @@ def run(
     previous = load_run_id(Path(model_dir))
     if previous is None:
         raise DataError(f"{model_dir}/run.json: no MLflow run; train with train.tracking.enabled: true")
+    # The gate compares test metrics of this very checkpoint: not validation ones, not another model's.
+    if metrics.get("split", "test") != "test":
+        raise DataError(f"{eval_path}: metrics of the {metrics['split']} split; run `h2rec evaluate` with evaluate.split: test")
+    if metrics.get("model_run_id") and metrics["model_run_id"] != previous["run_id"]:
+        raise DataError(
+            f"{eval_path} evaluates the model of MLflow run {metrics['model_run_id']}, but {model_dir} holds run "
+            f"{previous['run_id']}: evaluate this model first (`h2rec evaluate`, or `dvc repro evaluate`)"
+        )
     version_of_data = data_version() or UNVERSIONED
     with tempfile.TemporaryDirectory() as tmp:
         bundle = make_bundle(Path(tmp) / "bundle", model_dir, prepared)

@@ -181,6 +181,20 @@ def test_the_gate_works_without_tail_test_cases(served, trained_project, tmp_pat
     assert Path(tmp_path / "register.json").exists()
 
 
+def test_the_gate_refuses_metrics_of_another_split_or_model(served, trained_project, tmp_path):
+    metrics = json.loads((trained_project / "metrics" / "eval.json").read_text())
+    assert metrics["split"] == "test" and metrics["model_run_id"]  # what the evaluate stage records
+    path = tmp_path / "eval.json"
+    for changed, message in (
+        ({"split": "valid"}, "metrics of the valid split"),
+        ({"model_run_id": "0" * 32}, "evaluate this model first"),
+    ):
+        path.write_text(json.dumps({**metrics, **changed}))
+        with pytest.raises(DataError, match=message):
+            register.run(RegisterConfig(model_name=MODEL), eval_path=path, record_path=tmp_path / "register.json")
+    assert not (tmp_path / "register.json").exists()  # nothing registered
+
+
 def test_recommend_command_warns_per_user_and_names_the_unknown_user(served, trained_project, tmp_path):
     _, histories, _ = served
     known = histories["history"].iloc[0]
