@@ -208,7 +208,15 @@ class H2Rec(DotProductRecommender):
         rows = torch.arange(len(batch.items), device=device)
         if 0 < self.cfg.mask_users < len(rows):
             rows = rows[torch.randperm(len(rows), device=device)[: self.cfg.mask_users]].sort().values
-        sub = Batch(batch.items[rows], batch.users[rows], batch.lengths[rows], batch.padding)  # (R, T)
+        # (R, T), with the rows' model inputs (BERT4Rec's cloze flags: without them a hidden
+        # position would read as padding in the masked pass only)
+        sub = Batch(
+            batch.items[rows],
+            batch.users[rows],
+            batch.lengths[rows],
+            batch.padding,
+            extras={k: v[rows] for k, v in batch.extras.items()},
+        )
         masked = self.lowest_gated(gate[rows, batch.last[rows]].detach())  # (R, L), from each user's gate at their last item
         soft, detach = self.cfg.mask_loss == "soft", self.cfg.mask_detach
         # same gate: only the masked levels change

@@ -223,6 +223,29 @@ def test_mask_loss_masks_the_lowest_gated_half():
     assert torch.equal(seen["masked"], torch.tensor([[False, False, True]] * 3))  # one of three levels: the finest
 
 
+def test_the_masked_pass_keeps_the_rows_cloze_flags():
+    m = make(H2RecConfig(mask_users=2))  # a random 2 of the 3 rows are re-encoded
+    seen = {}
+    original = m._encode
+
+    def spy(b, masked=None, gate=None, sid_only=False):
+        if masked is not None:
+            seen["batch"] = b
+        return original(b, masked, gate, sid_only)
+
+    m._encode = spy
+    m.train()
+    b = batch(ROWS)
+    cloze = torch.zeros_like(b.items, dtype=torch.bool)
+    cloze[0, [2, 8]] = cloze[1, 5] = cloze[2, 0] = True  # hidden items (BERT4Rec's cloze): id 0, still real
+    b.items = b.items.masked_fill(cloze, 0)
+    b.extras["cloze"] = cloze
+    b.targets = torch.where(b.items != 0, (b.items % N_ITEMS) + 1, 0)
+    m.calculate_loss(b)
+    sub = seen["batch"]
+    assert torch.equal(sub.extras["cloze"], cloze[sub.users]) and torch.equal(sub.mask, b.mask[sub.users])
+
+
 def test_soft_mask_loss_contrasts_the_sid_branch_on_raw_dot_products():
     """The method's L_mask: u_S masked vs unmasked, soft targets, one mask vector per level."""
     cfg = H2RecConfig(gate="prior", mask_users=0, mask_loss="soft")
