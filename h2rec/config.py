@@ -340,6 +340,15 @@ class TrainConfig(Section):
         return self.backbone.max_len if self.window_stride == "max_len" else self.window_stride
 
     @model_validator(mode="after")
+    def _windows_leave_no_gap(self) -> TrainConfig:
+        if isinstance(self.window_stride, int) and self.window_stride > self.backbone.max_len:
+            raise ValueError(
+                f"window_stride {self.window_stride} is above backbone.max_len {self.backbone.max_len}: the targets "
+                "between windows would never be trained; use max_len (windows side by side) or a smaller stride"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _logit_adjustment_needs_ce(self) -> TrainConfig:
         if self.logit_adjustment > 0 and self.loss != "ce":
             raise ValueError(

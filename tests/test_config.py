@@ -172,3 +172,9 @@ def test_a_selection_without_weight_or_with_an_unknown_group_is_named(tmp_path, 
     raw["train"]["selection"] = selection
     with pytest.raises(ConfigError, match=message):
         load_params(write(tmp_path, raw))
+
+
+def test_a_window_stride_above_max_len_is_refused():
+    load_params(overrides={"train": {"window_stride": 50, "backbone": {"max_len": 50}}})  # side by side: fine
+    with pytest.raises(ConfigError, match=r"window_stride 60 is above backbone.max_len 50"):
+        load_params(overrides={"train": {"window_stride": 60, "backbone": {"max_len": 50}}})
