@@ -210,8 +210,8 @@ def load_amazon_raw(source: AmazonRawSource) -> tuple[pd.DataFrame, pd.DataFrame
                 f"unixReviewTime; got keys {sorted(r)[:8]}"
             ) from None
     inter = pd.DataFrame(rows, columns=["user_id", "item_id", "ts"])
-    # A user reviewing the same item twice counts once, at the first review.
-    inter = inter.drop_duplicates(["user_id", "item_id"], keep="first")
+    # A user reviewing the same item twice counts once, at the first review (by time, not file order).
+    inter = inter.sort_values("ts", kind="stable").drop_duplicates(["user_id", "item_id"], keep="first")
     inter = kcore_filter(inter, source.k_core)
     wanted = set(inter["item_id"])
     meta = [_meta_text(r, source.text_fields) for r in iter_json_lines(source.meta) if r.get("asin") in wanted]

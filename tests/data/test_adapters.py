@@ -80,6 +80,15 @@ def test_amazon_raw_2018_json_meta_uncompressed(tmp_path):
     assert (row["categories"], row["description"]) == ("Lab, Glass", "a, b")
 
 
+def test_amazon_raw_counts_a_repeated_review_at_its_earliest_time(tmp_path):
+    later_first = {"reviewerID": "u0", "asin": "A0", "unixReviewTime": 1_500_000_000}  # later, but first in the file
+    _write_jsonl(tmp_path / "reviews.json.gz", [later_first, *_raw_reviews()])
+    _write_jsonl(tmp_path / "meta.json.gz", [{"asin": f"A{i}", "title": f"T{i}"} for i in range(4)])
+    inter, _ = load_source(AmazonRawSource(reviews=tmp_path / "reviews.json.gz", meta=tmp_path / "meta.json.gz", k_core=4))
+    first = [r for r in _raw_reviews() if (r["reviewerID"], r["asin"]) == ("u0", "A0")][0]["unixReviewTime"]
+    assert inter.loc[(inter["user_id"] == "u0") & (inter["item_id"] == "A0"), "ts"].tolist() == [first]
+
+
 def test_amazon_raw_missing_field(tmp_path):
     _write_jsonl(tmp_path / "r.json.gz", [{"reviewerID": "u", "asin": "a"}])
     _write_jsonl(tmp_path / "m.json.gz", [{"asin": "a"}])
