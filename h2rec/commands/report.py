@@ -16,8 +16,8 @@ device (fp32 with TF32 matmuls there, plain fp32 here).
 Outputs, in --out (default docs/results/):
   runs.csv              one row per run: dataset, sweep, variant, model, seed, run_id, config (the
                         sweep's fingerprint of the variant's overrides: seeds of two configurations
-                        under one name are flagged on the dataset page) and its test metrics. Committed (mlruns/ is not): every other output is made from
-                        this file, so `--from-export` rebuilds them identically without MLflow.
+                        under one name are flagged on the dataset page) and its test metrics.
+                        Committed (mlruns/ is not): every other output is made from this file, so `--from-export` rebuilds them identically without MLflow.
                         Rows of an earlier export that MLflow does not hold (a store of another
                         machine) are kept; MLflow's run of the same dataset, variant and seed wins.
   tuning.csv            one row per `h2rec tune` trial (state, best validation NDCG@10, epochs,
@@ -67,6 +67,7 @@ TUNING_EXPORT = "tuning.csv"  # one row per tuning trial (h2rec tune)
 TUNING_COLUMNS = ["dataset", "variant", "model", "trial", "state", "value", "best_epoch", "epochs", "wall_s", "params", "run_id"]
 ID_COLUMNS = ["dataset", "sweep", "variant", "model", "seed", "run_id"]
 CONFIG = "config"  # the sweep's fingerprint of a variant's overrides ("" for runs logged before it was tagged)
+TEXT_COLUMNS = [*ID_COLUMNS, CONFIG]  # the export's columns that are not metrics
 PROTOCOLS = {
     "full": "full ranking over the catalogue, history excluded",
     "sampled100": "sampled: the target against 100 random unseen items",
@@ -368,9 +369,9 @@ def read_tuning(path: Path) -> pd.DataFrame | None:
 
 
 def write_export(frame: pd.DataFrame, path: Path) -> None:
-    frame = frame.assign(**{CONFIG: frame[CONFIG].fillna("")}) if CONFIG in frame else frame.assign(**{CONFIG: ""})
-    metrics = sorted((c for c in frame.columns if c not in ID_COLUMNS and c != CONFIG), key=column_key)
-    frame = frame.sort_values(["dataset", "sweep", "variant", "seed"])[ID_COLUMNS + [CONFIG] + metrics]
+    frame = frame.assign(**{CONFIG: frame[CONFIG].fillna("") if CONFIG in frame else ""})
+    metrics = sorted((c for c in frame.columns if c not in TEXT_COLUMNS), key=column_key)
+    frame = frame.sort_values(["dataset", "sweep", "variant", "seed"])[TEXT_COLUMNS + metrics]
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
 
@@ -379,14 +380,14 @@ def read_export(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"{path}: export file not found; run `h2rec report` (without --from-export) to make it from MLflow")
     # Identifiers stay strings ("" for a missing tag); an empty metric cell is a metric the run did not log.
-    frame = pd.read_csv(path, dtype={c: str for c in [*ID_COLUMNS, CONFIG] if c != "seed"}, keep_default_na=False)
+    frame = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS if c != "seed"}, keep_default_na=False)
     missing = [c for c in ID_COLUMNS if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: not an export of `h2rec report`: no column(s) {', '.join(missing)}")
     if frame.empty:
         raise DataError(f"{path}: no runs")
     for column in frame.columns:
-        if column not in ID_COLUMNS and column != CONFIG:  # float() reads back exactly the value written
+        if column not in TEXT_COLUMNS:  # float() reads back exactly the value written
             frame[column] = frame[column].map(lambda v: np.nan if v == "" else float(v)).astype(float)
     frame["seed"] = frame["seed"].astype(int)
     if CONFIG not in frame:  # an export written before the column existed
@@ -396,8 +397,9 @@ def read_export(path: Path) -> pd.DataFrame:
 
 def mixed_configs(frame: pd.DataFrame) -> dict[str, int]:
     """Variants whose seeds come from more than one grid entry (distinct `config` fingerprints):
-    a name reused for another configuration, whose seeds the tables would pool."""
-    tagged = frame[frame[CONFIG].astype(str) != ""] if CONFIG in frame else frame.iloc[:0]
+    a name reused for another configuration, whose seeds the tables would pool. `frame` is
+    read_export's: its config column is text, "" where a run was not tagged."""
+    tagged = frame[frame[CONFIG] != ""]
     counts = tagged.groupby("variant")[CONFIG].nunique()
     return {v: int(n) for v, n in counts.items() if n > 1}
 
@@ -687,18 +689,11 @@ def ablation_table(frame: pd.DataFrame, ablations: list[str]) -> list[str]:
     if not ablations or REFERENCE not in set(frame["variant"]) or not keys:
         return []
     groups = [k.split("/")[1] for k in keys]
-    body = [
-        [
-            label(v),
-            *(cell(values(frame, v, k)) for k in keys),
-            *(
-                "" if reference_for(v) is None else gain_cell(values(frame, v, k), values(frame, reference_for(v), k))
-                for k in keys
-            ),
-            str(len(values(frame, v, keys[0]))),
-        ]
-        for v in [REFERENCE, *ablations]
-    ]
+    body = []
+    for v in [REFERENCE, *ablations]:
+        ref = reference_for(v)
+        gains = ["" if ref is None else gain_cell(values(frame, v, k), values(frame, ref, k)) for k in keys]
+        body.append([label(v), *(cell(values(frame, v, k)) for k in keys), *gains, str(len(values(frame, v, keys[0])))])
     header = ["variant", *(f"NDCG@10 {g}" for g in groups), *(f"Δ {g} vs H2Rec" for g in groups), "seeds"]
     return [
         f"## Ablations (test, full ranking; change relative to {label(REFERENCE)}, Welch p-value over seeds)",
