@@ -108,21 +108,16 @@ class Recommender:
                 known.append(ids)
             else:
                 empty.append(user)
-        if blank and not skip_unknown:
-            more = f" and {len(blank) - 5} more" if len(blank) > 5 else ""
-            raise DataError(
-                f"user(s) {', '.join(map(str, blank[:5]))}{more}: empty history; give at least one item id, oldest first"
-            )
-        if blank:
-            log.warning("%d user(s) skipped, empty history: %s", len(blank), ", ".join(map(str, blank[:10])))
-        if empty and not skip_unknown:
-            more = f" and {len(empty) - 5} more" if len(empty) > 5 else ""
-            raise DataError(
-                f"user(s) {', '.join(map(str, empty[:5]))}{more}: none of the history's items is in this model's "
-                f"catalogue of {len(self.index)} items; give the dataset's original item ids, oldest first"
-            )
-        if empty:
-            log.warning("%d user(s) skipped, no known item in their history: %s", len(empty), ", ".join(map(str, empty[:10])))
+        catalogue = f"none of the history's items is in this model's catalogue of {len(self.index)} items"
+        for refused, error, skipped in (
+            (blank, "empty history; give at least one item id, oldest first", "empty history"),
+            (empty, f"{catalogue}; give the dataset's original item ids, oldest first", "no known item in their history"),
+        ):
+            if refused and not skip_unknown:
+                more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
+                raise DataError(f"user(s) {', '.join(map(str, refused[:5]))}{more}: {error}")
+            if refused:
+                log.warning("%d user(s) skipped, %s: %s", len(refused), skipped, ", ".join(map(str, refused[:10])))
         return rows, known
 
     @torch.no_grad()
