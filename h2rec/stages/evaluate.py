@@ -2,8 +2,8 @@
 
 Reads models/recommender/best.pt (its own train config travels inside) and data/prepared;
 writes metrics/eval.json (flat `<protocol>/<group>/<metric>` keys, and what was evaluated:
-`split` and `model_run_id`, the MLflow run of the checkpoint, which `register` checks), metrics/eval/{full,
-sampled}.csv (one row per group, DVC plots) and reports/eval/{head_tail,buckets}.png; prints an
+`split` and `model_run_id`, the MLflow run of the checkpoint, which `register` checks),
+metrics/eval/{full,sampled}.csv (one row per group, DVC plots) and reports/eval/{head_tail,buckets}.png; prints an
 overall/head/tail/short/long table; logs everything to the training's MLflow run.
 """
 
@@ -61,7 +61,8 @@ def run(
     extras = {**cold_target_metrics(data, cases), **mean_level_gate(model, data, cfg.split, max_len, padding, cfg.user_batch)}
     sizes = evaluator.sizes(cfg.split)
     protocols = [FULL, evaluator.sampled]
-    evaluated = {"split": cfg.split, "model_run_id": (load_run_id(Path(model_dir)) or {}).get("run_id", "")}
+    trained = load_run_id(Path(model_dir))  # the training's MLflow run, if it was tracked
+    evaluated = {"split": cfg.split, "model_run_id": (trained or {}).get("run_id", "")}
     write_json({**metrics, **extras, **evaluated}, metrics_path)
     csvs = {p: Path(plots_dir) / f"{'full' if p == FULL else 'sampled'}.csv" for p in protocols}
     for p, path in csvs.items():
@@ -72,15 +73,14 @@ def run(
     print(f"{train_cfg.model} ({train_cfg.loss}), {cfg.split} split")
     print(report.format_table(metrics, sizes, protocols))
     if track and train_cfg.tracking.enabled:
-        _log_to_mlflow(cfg, train_cfg, model_dir, {**metrics, **extras}, [Path(metrics_path), *csvs.values(), *charts])
+        _log_to_mlflow(cfg, train_cfg, trained, {**metrics, **extras}, [Path(metrics_path), *csvs.values(), *charts])
     return {**metrics, **extras}
 
 
-def _log_to_mlflow(cfg: EvaluateConfig, train_cfg: TrainConfig, model_dir: Path, metrics: dict, files: list[Path]) -> None:
+def _log_to_mlflow(cfg: EvaluateConfig, train_cfg: TrainConfig, previous: dict | None, metrics: dict, files: list[Path]) -> None:
     from h2rec.tracking.run import Run
     from h2rec.tracking.tags import flatten
 
-    previous = load_run_id(Path(model_dir))
     run_id = previous["run_id"] if previous and previous.get("experiment") == train_cfg.tracking.experiment else None
     try:
         mlrun = Run(train_cfg.tracking.experiment, run_id=run_id, run_name=f"{train_cfg.model}-eval")
