@@ -110,6 +110,7 @@ def trial(
             dataset=params.data.dataset,
             metrics_path=out / "train.json",
             history_path=out / "train_history.csv",
+            tie_seed=params.evaluate.seed,
         )
         metrics = evaluate.run(
             params.evaluate, model_dir=out, metrics_path=out / "eval.json", plots_dir=out / "eval", reports_dir=out / "reports"

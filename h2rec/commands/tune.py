@@ -210,6 +210,7 @@ def run_trial(
                 metrics_path=out / "train.json",
                 history_path=out / "train_history.csv",
                 on_epoch=report,
+                tie_seed=params.evaluate.seed,
             )
             value = float(result.best_score)
             if not math.isfinite(value):

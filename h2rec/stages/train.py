@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from h2rec import paths
-from h2rec.config import TrainConfig, load_params
+from h2rec.config import EvaluateConfig, TrainConfig, load_params
 from h2rec.devices import effective_precision
 from h2rec.io import atomic_path, write_json
 from h2rec.models.registry import build_model
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     params = load_params(args.params)
-    run(params.train, out_dir=args.out, resume=args.resume, dataset=params.data.dataset)
+    run(params.train, out_dir=args.out, resume=args.resume, dataset=params.data.dataset, tie_seed=params.evaluate.seed)
     return 0
 
 
@@ -48,9 +48,11 @@ def run(
     metrics_path: Path = paths.TRAIN_METRICS,
     history_path: Path = paths.TRAIN_HISTORY,
     on_epoch: EpochHook | None = None,
+    tie_seed: int = EvaluateConfig().seed,
 ) -> TrainState:
     """`on_epoch(epoch, metrics)` is called after each epoch (a tuner's pruning hook); an
-    exception it raises ends the training there."""
+    exception it raises ends the training there. `tie_seed` (`evaluate.seed`) orders tied
+    scores in the per-epoch validation as in the final evaluation."""
     torch.set_num_threads(cfg.num_threads)
     distributed.setup()  # under torchrun: join the process group
     out_dir = Path(out_dir or layout.model)
@@ -69,15 +71,15 @@ def run(
         data.n_train_positions(cfg.backbone.max_len, cfg.stride),
     )
     if not cfg.tracking.enabled or not distributed.is_main():
-        state = Trainer(model, data, cfg, out_dir, identity, on_epoch=on_epoch).fit(resume)
+        state = Trainer(model, data, cfg, out_dir, identity, on_epoch=on_epoch, tie_seed=tie_seed).fit(resume)
     else:
-        state = _fit_tracked(cfg, model, data, out_dir, identity, resume, dataset, on_epoch)
+        state = _fit_tracked(cfg, model, data, out_dir, identity, resume, dataset, on_epoch, tie_seed)
     if distributed.is_main():
         _write_outputs(state, cfg, Path(metrics_path), Path(history_path))
     return state
 
 
-def _fit_tracked(cfg, model, data, out_dir, identity, resume, dataset, on_epoch=None) -> TrainState:
+def _fit_tracked(cfg, model, data, out_dir, identity, resume, dataset, on_epoch, tie_seed) -> TrainState:
     from h2rec.tracking.run import Run, load_run_id, save_run_id
     from h2rec.tracking.tags import run_tags
 
@@ -95,7 +97,7 @@ def _fit_tracked(cfg, model, data, out_dir, identity, resume, dataset, on_epoch=
             if on_epoch is not None:
                 on_epoch(epoch, metrics)
 
-        trainer = Trainer(model, data, cfg, out_dir, identity, on_epoch=log_epoch)
+        trainer = Trainer(model, data, cfg, out_dir, identity, on_epoch=log_epoch, tie_seed=tie_seed)
         # Where it ran, as resolved (train.device may say auto): seeds of one variant can come
         # from different machines, and the report can tell them apart.
         mlrun.set_tags({"device": trainer.device.type, "precision": effective_precision(trainer.device, cfg.precision)})

@@ -11,11 +11,11 @@ on the host and moved there together before the first step (no host copy per ste
 CUDA the step runs under bf16 autocast unless `train.precision` is fp32 (`train.compile`
 compiles it). Checkpoints are written from, and read to, whatever device.
 
-Each epoch: train, evaluate full-ranking NDCG@10 on the validation split, keep the best
-weights (`best.pt`), then write the full state (`last.pt`: model, optimizer, RNG states,
-epoch, early-stopping counters). `fit(resume=True)` continues from `last.pt`; an interrupted
-epoch is simply run again from the state saved before it, so the result is the same as an
-uninterrupted run.
+Each epoch: train, evaluate full-ranking NDCG@10 on the validation split, write the full
+state (`last.pt`: model, optimizer, RNG states, epoch, early-stopping counters), then the
+best weights (`best.pt`) when the epoch improved. `fit(resume=True)` continues from `last.pt`;
+an interrupted epoch is simply run again from the state saved before it, so the result is the
+same as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -81,14 +81,17 @@ class Trainer:
         out_dir: Path,
         identity: dict[str, Any],
         on_epoch: EpochHook | None = None,
+        tie_seed: int = EvaluateConfig().seed,
     ):
+        """`tie_seed`: the order among tied scores in the per-epoch validation; pass
+        `evaluate.seed` so that validation breaks ties as the final evaluation does."""
         self.device = resolve_device(cfg.device, "train.device")
         if self.device.type == "cuda":
             torch.set_float32_matmul_precision("high")  # TF32 for what stays in fp32 (the softmax over items)
         self.model, self.data, self.cfg, self.out_dir = model.to(self.device), data, cfg, Path(out_dir)
         self.identity = identity
         self.on_epoch = on_epoch
-        self.evaluator = Evaluator(data, EvaluateConfig(user_batch=cfg.eval_batch_size))
+        self.evaluator = Evaluator(data, EvaluateConfig(user_batch=cfg.eval_batch_size, seed=tie_seed))
         params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay) if params else None
         self.rng = np.random.default_rng(cfg.seed)
@@ -150,9 +153,9 @@ class Trainer:
             score,
             seconds,
         )
-        if score > self.state.best_score:
+        improved = score > self.state.best_score
+        if improved:
             self.state.best_epoch, self.state.best_score, self.state.bad_epochs = epoch, score, 0
-            self._save_best()
         else:
             self.state.bad_epochs += 1
             if self.state.bad_epochs >= self.cfg.patience and epoch >= self.cfg.min_epochs:
@@ -163,7 +166,12 @@ class Trainer:
                     self.state.best_score,
                     self.state.best_epoch,
                 )
+        # last.pt first: a crash before best.pt is written leaves a state whose best epoch is
+        # its own weights, which _restore writes to best.pt. The other order could leave a
+        # best.pt from an epoch that a resumed, non-deterministic (GPU) rerun scores lower.
         self._save_last()
+        if improved:
+            self._save_best()
         if self.on_epoch and distributed.is_main():
             self.on_epoch(epoch, {k: v for k, v in record.items() if k != "epoch"})
 
@@ -250,4 +258,10 @@ class Trainer:
             self.state.bad_epochs < self.cfg.patience or self.state.epoch < self.cfg.min_epochs
         ):
             self.state.finished = False  # more epochs or patience were granted since
+        if self.state.best_epoch == self.state.epoch > 0 and self._best_epoch_on_disk() != self.state.epoch:
+            self._save_best()  # the run stopped between last.pt and best.pt: these weights are the best
         log.info("resumed from %s after epoch %d", path, self.state.epoch)
+
+    def _best_epoch_on_disk(self) -> int | None:
+        path = self.out_dir / checkpoint.BEST
+        return checkpoint.load(path).get("epoch") if path.exists() else None

@@ -180,3 +180,46 @@ def test_popularity_is_saved_without_a_training_loop(tmp_path):
     state = trainer(data, tmp_path, TrainConfig(model="pop", progress=False)).fit()
     assert state.history == [] and state.finished
     assert "counts" in checkpoint.load(tmp_path / checkpoint.BEST)["model"]
+
+
+def test_a_stop_between_the_two_checkpoint_writes_keeps_best_pt_named_by_the_state(tmp_path, monkeypatch):
+    # Epoch 2 improves and the run dies while writing its second checkpoint. The resumed run's
+    # validation scores lower (as a non-deterministic GPU rerun may): best.pt must still hold
+    # the weights of the state's best epoch.
+    cfg = TrainConfig(model="sasrec", epochs=3, batch_size=16, progress=False, backbone=SMALL)
+    data = toy()
+    first = trainer(data, tmp_path, cfg)
+    scores = iter([0.1, 0.3])
+    monkeypatch.setattr(first.evaluator, "evaluate", lambda *a, **k: {"full/overall/ndcg_10": next(scores)})
+    real_save, writes = checkpoint.save, []
+
+    def dies_on_the_fourth_write(path, payload):
+        writes.append(path.name)
+        if len(writes) == 4:
+            raise Interrupt
+        real_save(path, payload)
+
+    monkeypatch.setattr(checkpoint, "save", dies_on_the_fourth_write)
+    with pytest.raises(Interrupt):
+        first.fit()
+    monkeypatch.setattr(checkpoint, "save", real_save)
+    on_disk = checkpoint.load(tmp_path / checkpoint.LAST)
+
+    resumed = trainer(data, tmp_path, cfg)
+    lower = iter([0.05, 0.04])
+    monkeypatch.setattr(resumed.evaluator, "evaluate", lambda *a, **k: {"full/overall/ndcg_10": next(lower)})
+    state = resumed.fit(resume=True)
+    best = checkpoint.load(tmp_path / checkpoint.BEST)
+    assert best["epoch"] == state.best_epoch
+    if state.best_epoch == 2:  # the weights are those the state names: epoch 2's, from last.pt
+        for name, value in on_disk["model"].items():
+            assert torch.equal(value, best["model"][name]), name
+
+
+def test_per_epoch_validation_breaks_ties_with_the_given_seed(tmp_path):
+    data = toy()
+    cfg = TrainConfig(model="sasrec", epochs=1, batch_size=16, progress=False, backbone=SMALL)
+    model = build_model(cfg, ModelInputs(data))
+    t = Trainer(model, data, cfg, tmp_path, checkpoint.identity(cfg, data.signature(), None), tie_seed=7)
+    assert torch.equal(t.evaluator.prio, Evaluator(data, EvaluateConfig(seed=7)).prio)
+    assert not torch.equal(t.evaluator.prio, Evaluator(data, EvaluateConfig()).prio)
