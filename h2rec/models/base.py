@@ -53,6 +53,11 @@ class SequentialRecommender(nn.Module):
         scores[:, 0] = float("-inf")
         return scores
 
+    def begin_epoch(self) -> None:
+        """Called by the trainer before each training epoch. A model that keeps state across
+        steps (LLM-ESR's cached teacher) renews it here, so that the state depends only on the
+        weights at the epoch's start, which `last.pt` restores on resume."""
+
     @property
     def device(self) -> torch.device:
         """Where the model's weights (and so its inputs) live."""

@@ -24,11 +24,13 @@ cross-attention keeps a residual + LayerNorm with `backbone.heads` heads (theirs
 each view by the attention output, with 2 heads); the adapter has a GELU and dropout between
 its two linear maps (theirs is two linear maps).
 
-Teacher states are computed for every user at once and refreshed after each epoch's worth of
-training users (our deviation: recomputing the neighbours' histories in every step cost 17x
+Teacher states are computed for every user at once, at the first step of each epoch, from
+the weights the epoch starts with (our deviation: recomputing the neighbours' histories in every step cost 17x
 a SASRec step on Scientific, because mean-text profiles of long histories sit near the
 centre and are everyone's neighbours, so each step re-encoded hundreds of full-length
-histories). They are computed in evaluation mode (no dropout).
+histories). They are computed in evaluation mode (no dropout). Tying them to the epoch
+rather than to a count of users makes a resumed run repeat an uninterrupted one: `last.pt`
+holds the weights they are computed from.
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ class LLMESR(DotProductRecommender):
         self.col.init_from_text(text)  # after the generic init: the ID view starts from the text PCA
         self.register_buffer("neighbours", torch.as_tensor(neighbours), persistent=False)
         self.alpha, self.data, self.max_len, self.padding = alpha, data, max_len, padding
-        self._teacher, self._seen = None, 0  # cached teacher states, refreshed once per epoch's worth of users
+        self._teacher: torch.Tensor | None = None  # (U, 2d) cached teacher states, renewed each epoch
 
     @property
     def objective(self):
@@ -130,11 +132,13 @@ class LLMESR(DotProductRecommender):
             return {}
         rows = torch.arange(len(states), device=states.device)
         student = states[rows, batch.last]  # (B, 2d) the users' states after their last training input
-        if self._teacher is None or self._seen >= self.data.n_users:
-            self._teacher, self._seen = self.teacher_states(), 0
-        self._seen += len(states)
+        if self._teacher is None:
+            self._teacher = self.teacher_states()
         teacher = self._teacher[self.neighbours[batch.users]].mean(1)  # (B, k, 2d) -> (B, 2d)
         return {"distill": self.alpha * (student - teacher).pow(2).mean()}  # MSE over users and the 2d elements
+
+    def begin_epoch(self) -> None:
+        self._teacher = None  # recomputed at the epoch's first step
 
     @torch.no_grad()
     def teacher_states(self) -> torch.Tensor:

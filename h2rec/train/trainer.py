@@ -187,6 +187,7 @@ class Trainer:
             rows = distributed.shard(c)
             batches.append(data.train_batch(users[rows], L, cfg.padding, ends[rows]).to(self.device, non_blocking=True))
         self.model.train()
+        self.model.begin_epoch()
         # Loss terms are summed on the device (float64) and read once per epoch: reading them
         # every step would make the host wait for the GPU at every step.
         sums: dict[str, torch.Tensor] = {}

@@ -10,6 +10,8 @@ from h2rec.data.sequences import SeqDataset
 from h2rec.models.inputs import ModelInputs
 from h2rec.models.llm_esr import user_neighbours
 from h2rec.models.registry import build_model
+from h2rec.train import checkpoint
+from h2rec.train.trainer import Trainer, seed_everything
 from tests.train.toy import frames, patterned_sequences
 
 BACKBONE = BackboneConfig(max_len=12, hidden=16, layers=1, heads=2, ffn=32, dropout=0.0, attn_dropout=0.0)
@@ -66,12 +68,13 @@ def test_teacher_states_in_length_sorted_chunks_equal_one_padded_batch():
     assert chunked.shape == (37, 32) and torch.allclose(chunked, plain, atol=1e-5)
 
 
-def test_teacher_states_are_refreshed_after_an_epochs_worth_of_users():
+def test_teacher_states_are_cached_within_an_epoch_and_renewed_by_the_next():
     data, text = toy()
     torch.manual_seed(0)
     cfg = TrainConfig(model="llm_esr", backbone=BACKBONE, llm_esr=LLMESRConfig(alpha=0.5, neighbours=2))
     model = build_model(cfg, ModelInputs(data, text_embeddings=text)).train()
     batch = data.train_batch(data.train_users()[:16], 12, "right")
+    model.begin_epoch()
     model.calculate_loss(batch)
     first = model._teacher
     with torch.no_grad():
@@ -81,11 +84,42 @@ def test_teacher_states_are_refreshed_after_an_epochs_worth_of_users():
     model.train()
     with torch.no_grad():
         model.col.emb.weight.add_(0.1)
-    model.calculate_loss(batch)  # 32 of 40 users seen: the cache stays
+    for _ in range(4):  # more rows than users: still the same epoch, the cache stays
+        model.calculate_loss(batch)
     assert model._teacher is first
-    model.calculate_loss(batch)
-    model.calculate_loss(batch)  # past 40: recomputed with the changed weights
+    model.begin_epoch()
+    model.calculate_loss(batch)  # a new epoch: recomputed with the changed weights
     assert model._teacher is not first and not torch.allclose(model._teacher, first)
+
+
+def test_a_resumed_llm_esr_training_repeats_the_uninterrupted_one(tmp_path):
+    # window_stride 3 gives more training windows than users, so an epoch is not "one pass
+    # over the users": the teacher must follow the epoch for the resume to be exact.
+    data, text = toy()
+    cfg = TrainConfig(
+        model="llm_esr",
+        epochs=3,
+        batch_size=16,
+        progress=False,
+        window_stride=3,
+        backbone=BACKBONE.model_copy(update={"max_len": 6, "dropout": 0.2}),
+        llm_esr=LLMESRConfig(alpha=0.5, neighbours=2),
+    )
+    assert len(data.train_windows(6, 3)[0]) > 1.5 * data.n_users
+
+    def trainer(out):
+        seed_everything(cfg.seed)
+        model = build_model(cfg, ModelInputs(data, text_embeddings=text))
+        return Trainer(model, data, cfg, out, checkpoint.identity(cfg, data.signature(), None))
+
+    straight = trainer(tmp_path / "a")
+    straight.fit()
+    trainer(tmp_path / "b").fit(max_epochs=1)
+    resumed = trainer(tmp_path / "b")  # a fresh process: no cached teacher
+    resumed.fit(resume=True)
+    assert [h["loss/distill"] for h in resumed.state.history] == [h["loss/distill"] for h in straight.state.history]
+    for name, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[name]), name
 
 
 def test_distillation_is_the_mean_squared_error_to_the_neighbours_mean_state():
