@@ -13,6 +13,8 @@ the code tables from a PCA of the quantizer's codebooks (`pca_project`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import nn
@@ -45,6 +47,20 @@ class HidTable(nn.Module):
             w = self.table()
             return w if items is None else w[items]
         return self.emb.weight if items is None else self.emb(items)
+
+    @torch.no_grad()
+    def pin_frozen(self) -> Callable[[], None]:
+        """A function that puts the frozen rows back to their values as of now. An optimizer's
+        decoupled weight decay (AdamW) shrinks every row of a table, with a gradient or not;
+        the trainer calls it after each step."""
+        rows = self.frozen.nonzero().squeeze(1)
+        values = self.emb.weight[rows].clone()
+
+        def restore() -> None:
+            with torch.no_grad():
+                self.emb.weight[rows] = values
+
+        return restore
 
     @torch.no_grad()
     def init_from_text(self, text_embeddings: np.ndarray, whiten: bool = False) -> None:

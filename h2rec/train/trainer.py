@@ -40,6 +40,7 @@ from h2rec.errors import Diverged
 from h2rec.eval.evaluator import Evaluator
 from h2rec.eval.metrics import selection_score
 from h2rec.models.base import SequentialRecommender
+from h2rec.models.items import HidTable
 from h2rec.train import checkpoint, distributed
 from h2rec.train.batching import bucketed_batches
 
@@ -108,6 +109,13 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         if resume:
             self._restore()
+        # Rows of items absent from training stay as they are (HidTable.frozen): with weight
+        # decay, AdamW would shrink them too, though they never get a gradient.
+        self.keep_frozen = (
+            [t.pin_frozen() for t in self.model.modules() if isinstance(t, HidTable) and t.has_frozen]
+            if self.cfg.weight_decay > 0
+            else []
+        )
         if not self.model.trainable:
             self._save_best()
             self.state.finished = True
@@ -203,6 +211,8 @@ class Trainer:
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             self.optimizer.step()
+            for restore in self.keep_frozen:
+                restore()
             for name, value in {"total": loss.detach(), **terms}.items():
                 sums[name] = sums.get(name, 0.0) + value.detach().double()
             seen += len(batch.users) * distributed.world()

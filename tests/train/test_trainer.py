@@ -1,5 +1,6 @@
 import pickle
 
+import numpy as np
 import pytest
 import torch
 
@@ -10,7 +11,8 @@ from h2rec.data.split import prepare
 from h2rec.errors import ConfigError, DataError
 from h2rec.eval.evaluator import Evaluator
 from h2rec.models.inputs import ModelInputs
-from h2rec.models.registry import build_model
+from h2rec.models.registry import build_model, make_loss
+from h2rec.models.sasrec import SASRec
 from h2rec.train import checkpoint
 from h2rec.train.trainer import Trainer, seed_everything
 from tests.conftest import write_scientific_slice
@@ -223,3 +225,17 @@ def test_per_epoch_validation_breaks_ties_with_the_given_seed(tmp_path):
     t = Trainer(model, data, cfg, tmp_path, checkpoint.identity(cfg, data.signature(), None), tie_seed=7)
     assert torch.equal(t.evaluator.prio, Evaluator(data, EvaluateConfig(seed=7)).prio)
     assert not torch.equal(t.evaluator.prio, Evaluator(data, EvaluateConfig()).prio)
+
+
+def test_weight_decay_leaves_the_frozen_rows_of_unseen_items_as_they_were(tmp_path):
+    data = toy()
+    cfg = TrainConfig(model="sasrec", epochs=2, batch_size=16, weight_decay=0.5, progress=False, backbone=SMALL)
+    frozen = np.zeros(data.n_items + 1, bool)
+    frozen[[5, 17]] = True  # as if absent from training
+    seed_everything(0)
+    model = SASRec(data.n_items, SMALL, make_loss(cfg, data.n_items, data.train_count), frozen)
+    before = model.items.weight.detach().clone()
+    Trainer(model, data, cfg, tmp_path, checkpoint.identity(cfg, data.signature(), None)).fit()
+    after = model.items.weight.detach()
+    assert torch.equal(after[[5, 17]], before[[5, 17]])
+    assert not torch.allclose(after[[4, 6]], before[[4, 6]])
