@@ -98,6 +98,7 @@ class Trainer:
         self.rng = np.random.default_rng(cfg.seed)
         self.windows = data.train_windows(cfg.backbone.max_len, cfg.stride)  # (users, ends) of the examples
         self.state = TrainState()
+        self.keep_frozen = self._pin_frozen()
         seed_everything(cfg.seed)  # dropout and negatives; batch order uses self.rng
         self.step_fn = distributed.wrap(model, self.device)  # plain, or DDP under torchrun
         if cfg.compile:
@@ -109,13 +110,6 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         if resume:
             self._restore()
-        # Rows of items absent from training stay as they are (HidTable.frozen): with weight
-        # decay, AdamW would shrink them too, though they never get a gradient.
-        self.keep_frozen = (
-            [t.pin_frozen() for t in self.model.modules() if isinstance(t, HidTable) and t.has_frozen]
-            if self.cfg.weight_decay > 0
-            else []
-        )
         if not self.model.trainable:
             self._save_best()
             self.state.finished = True
@@ -258,6 +252,7 @@ class Trainer:
         ckpt = checkpoint.load(path)
         checkpoint.check_identity(ckpt, self.identity, path)
         self.model.load_state_dict(ckpt["model"])
+        self.keep_frozen = self._pin_frozen()
         if self.optimizer and ckpt["optimizer"]:
             self.optimizer.load_state_dict(ckpt["optimizer"])
         torch.set_rng_state(ckpt["torch_rng"])
@@ -269,10 +264,13 @@ class Trainer:
             self.state.bad_epochs < self.cfg.patience or self.state.epoch < self.cfg.min_epochs
         ):
             self.state.finished = False  # more epochs or patience were granted since
-        if self.state.best_epoch == self.state.epoch > 0 and self._best_epoch_on_disk() != self.state.epoch:
-            self._save_best()  # the run stopped between last.pt and best.pt: these weights are the best
+        if self.state.best_epoch == self.state.epoch > 0:
+            self._save_best()  # these weights are the best: the run may have stopped before best.pt
         log.info("resumed from %s after epoch %d", path, self.state.epoch)
 
-    def _best_epoch_on_disk(self) -> int | None:
-        path = self.out_dir / checkpoint.BEST
-        return checkpoint.load(path).get("epoch") if path.exists() else None
+    def _pin_frozen(self) -> list[Callable[[], None]]:
+        """Rows of items absent from training stay as they are (HidTable.frozen): with weight
+        decay, AdamW would shrink them too, though they never get a gradient."""
+        if self.cfg.weight_decay == 0:
+            return []
+        return [t.pin_frozen() for t in self.model.modules() if isinstance(t, HidTable) and t.has_frozen]
