@@ -17,7 +17,8 @@ Outputs, in --out (default docs/results/):
   runs.csv              one row per run: dataset, sweep, variant, model, seed, run_id, config (the
                         sweep's fingerprint of the variant's overrides: seeds of two configurations
                         under one name are flagged on the dataset page) and its test metrics.
-                        Committed (mlruns/ is not): every other output is made from this file, so `--from-export` rebuilds them identically without MLflow.
+                        Committed (mlruns/ is not): every other output is made from this
+                        file, so `--from-export` rebuilds them identically without MLflow.
                         Rows of an earlier export that MLflow does not hold (a store of another
                         machine) are kept; MLflow's run of the same dataset, variant and seed wins.
   tuning.csv            one row per `h2rec tune` trial (state, best validation NDCG@10, epochs,

@@ -25,10 +25,10 @@ each view by the attention output, with 2 heads); the adapter has a GELU and dro
 its two linear maps (theirs is two linear maps).
 
 Teacher states are computed for every user at once, at the first step of each epoch, from
-the weights the epoch starts with (our deviation: recomputing the neighbours' histories in every step cost 17x
-a SASRec step on Scientific, because mean-text profiles of long histories sit near the
-centre and are everyone's neighbours, so each step re-encoded hundreds of full-length
-histories). They are computed in evaluation mode (no dropout). Tying them to the epoch
+the weights the epoch starts with (our deviation: recomputing the neighbours' histories in
+every step cost 17x a SASRec step on Scientific, because mean-text profiles of long histories
+sit near the centre and are everyone's neighbours, so each step re-encoded hundreds of
+full-length histories). They are computed in evaluation mode (no dropout). Tying them to the epoch
 rather than to a count of users makes a resumed run repeat an uninterrupted one: `last.pt`
 holds the weights they are computed from.
 """

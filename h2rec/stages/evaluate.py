@@ -3,8 +3,9 @@
 Reads models/recommender/best.pt (its own train config travels inside) and data/prepared;
 writes metrics/eval.json (flat `<protocol>/<group>/<metric>` keys, and what was evaluated:
 `split` and `model_run_id`, the MLflow run of the checkpoint, which `register` checks),
-metrics/eval/{full,sampled}.csv (one row per group, DVC plots) and reports/eval/{head_tail,buckets}.png; prints an
-overall/head/tail/short/long table; logs everything to the training's MLflow run.
+metrics/eval/{full,sampled}.csv (one row per group, DVC plots) and
+reports/eval/{head_tail,buckets}.png; prints an overall/head/tail/short/long table; logs
+everything to the training's MLflow run.
 """
 
 from __future__ import annotations

@@ -212,10 +212,9 @@ def test_a_stop_between_the_two_checkpoint_writes_keeps_best_pt_named_by_the_sta
     monkeypatch.setattr(resumed.evaluator, "evaluate", lambda *a, **k: {"full/overall/ndcg_10": next(lower)})
     state = resumed.fit(resume=True)
     best = checkpoint.load(tmp_path / checkpoint.BEST)
-    assert best["epoch"] == state.best_epoch
-    if state.best_epoch == 2:  # the weights are those the state names: epoch 2's, from last.pt
-        for name, value in on_disk["model"].items():
-            assert torch.equal(value, best["model"][name]), name
+    assert state.best_epoch == 2 and best["epoch"] == 2
+    for name, value in on_disk["model"].items():  # epoch 2's weights, as last.pt held them
+        assert torch.equal(value, best["model"][name]), name
 
 
 def test_per_epoch_validation_breaks_ties_with_the_given_seed(tmp_path):
