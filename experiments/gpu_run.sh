@@ -10,12 +10,9 @@
 #   sasrec    a Beauty study of SASRec-128 (experiments/beauty.yaml), then 5 seeds at its best trial
 #   sum       a Beauty study of the naive SID+HID sum, then 5 seeds at its best trial
 #   llminit   a Beauty study of LLMInit-SASRec, then 5 seeds at its best trial
-#   gru       on Beauty, GRU4Rec's HID model (experiments/backbones.yaml), then H2Rec on GRU4Rec
-#             at its own Scientific study's configuration (experiments/tuned/scientific/
-#             gru4rec_h2rec_tuned.yaml), 5 seeds each: the report compares runs of one device
-#             only, and the CPU has the HID model's seeds and 2 of H2Rec's
-# The three variants of each backbone (experiments/backbones.yaml) and the whole fidelity grid
-# have their 5 Beauty seeds on the CPU already.
+# The three variants of each backbone (experiments/backbones.yaml), H2Rec on GRU4Rec at its own
+# study's configuration (gru4rec_h2rec_tuned) and the whole fidelity grid have their 5 Beauty
+# seeds on the CPU already.
 # (The programmes of earlier lent sessions, SASRec's and H2Rec's Beauty studies and seeds, then
 # the fidelity grid, are in this file's history and in docs/results.md.)
 # Every run trains in fp32 (TF32 matmuls), not the bf16 autocast the GPU would use by default,
@@ -48,7 +45,7 @@ import os
 import yaml
 params = yaml.safe_load(open("params.yaml"))
 params["train"]["precision"] = "fp32"
-for chain in ("esr", "sasrec", "sum", "llminit", "gru"):
+for chain in ("esr", "sasrec", "sum", "llminit"):
     params["tune"]["storage"] = f"sqlite:///mlruns/optuna-{chain}.db"
     yaml.safe_dump(params, open(f"params-{chain}.yaml", "w"), sort_keys=False)
 import flows.sweep, flows.tune, torch  # noqa: E401,F401  (every import the chains need, before they start)
@@ -72,10 +69,6 @@ chain esr "$(tune llm_esr esr)" "$(seeds llm_esr esr)" >logs/esr.log 2>&1 &
 chain sasrec "$(tune sasrec_h128 sasrec)" "$(seeds sasrec_h128 sasrec)" >logs/sasrec.log 2>&1 &
 chain sum "$(tune naive_sum sum)" "$(seeds naive_sum sum)" >logs/sum.log 2>&1 &
 chain llminit "$(tune llminit_sasrec llminit)" "$(seeds llminit_sasrec llminit)" >logs/llminit.log 2>&1 &
-chain gru "python3 -m flows.sweep --grid experiments/backbones.yaml --variants gru4rec --dataset beauty \
-  --seeds 0 1 2 3 4 --workers 5 --params params-gru.yaml" \
-  "python3 -m flows.sweep --grid experiments/tuned/scientific/gru4rec_h2rec_tuned.yaml --dataset beauty \
-  --seeds 0 1 2 3 4 --workers 5 --params params-gru.yaml" >logs/gru.log 2>&1 &
 wait
 
 # What finished, per store; then everything the report needs, in one file.
