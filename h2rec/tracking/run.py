@@ -60,12 +60,16 @@ class Run:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.mlflow.end_run(status="FAILED" if exc_type else "FINISHED")
-        if exc_type is None and os.environ.get(RUN_ENV) == self.run_id:
-            # The run of a flow's block (`child_run`), which may still evaluate into it: the block
-            # marks it FINISHED when it completes, so a worker killed in between leaves no
-            # FINISHED run without test metrics.
-            self.mlflow.MlflowClient().update_run(self.run_id, status="RUNNING")
+        if exc_type is not None:
+            status = "FAILED"
+        elif os.environ.get(RUN_ENV) == self.run_id:
+            # The run of a flow's block (`child_run`), which may still evaluate into it: it ends
+            # here as RUNNING and the block marks it FINISHED when it completes, so a worker
+            # killed in between leaves no FINISHED run without test metrics.
+            status = "RUNNING"
+        else:
+            status = "FINISHED"
+        self.mlflow.end_run(status=status)  # pops the active run and writes this status
 
     def log_params(self, params: dict[str, Any]) -> None:
         flat = flatten(params)

@@ -76,3 +76,22 @@ def test_a_nested_run_is_finished_only_when_its_block_completes(tmp_path, monkey
     os.environ.pop(RUN_ENV, None)
 
     assert status == {"inside": "RUNNING", "done": "FINISHED", "failed": "FAILED", "killed": "RUNNING"}
+
+
+def test_a_stage_inside_a_block_never_marks_the_run_finished(tmp_path, monkeypatch):
+    """Killed right after the stage's run context exits, the block's run must not read FINISHED."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment_id = ensure_experiment("test-exp")
+    client = mlflow.MlflowClient()
+    parent = client.create_run(experiment_id)
+    block = child_run(parent.info.run_id, "killed after the stage")
+    run_id = block.__enter__()
+
+    with Run("test-exp") as stage:
+        stage.log_metrics({"valid/ndcg_10": 0.1})
+        # The worker dies after the stage's end_run: no later status update reaches the store.
+        monkeypatch.setattr(mlflow.MlflowClient, "update_run", lambda *args, **kwargs: None)
+    monkeypatch.undo()
+    os.environ.pop(RUN_ENV, None)
+
+    assert client.get_run(run_id).info.status == "RUNNING"
