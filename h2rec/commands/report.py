@@ -87,7 +87,7 @@ GROUP_ORDER = TABLE_GROUPS + ["cold"]
 METRIC_ORDER = ["hr_5", "ndcg_5", "hr_10", "ndcg_10", "hr_20", "ndcg_20"]
 MODEL_ORDER = [
     "pop", "sasrec", "sasrec_h128", "sasrec_ssm", "sasrec_h128_ssm", "sasrec_published", "sasrec_published_preln",
-    "llminit_sasrec", "sid_sasrec", "llm_esr",
+    "llminit_sasrec", "llminit_sasrec_tuned", "sid_sasrec", "llm_esr",
     "gru4rec", "gru4rec_sid", "bert4rec", "bert4rec_sid", "naive_sum", "gru4rec_h2rec", "bert4rec_h2rec", "h2rec_d32", "h2rec",
     "text_init_la025_tuned",
 ]  # fmt: skip
@@ -99,7 +99,8 @@ GPU = "_gpu"  # the variant suffix of runs trained on a GPU (tag device=cuda)
 # backbone-agnostic claim.
 BACKBONE_BASELINES = {"gru4rec", "bert4rec", "gru4rec" + GPU, "bert4rec" + GPU}
 BASELINES = [
-    "sasrec", "sasrec_h128", "sasrec_ssm", "sasrec_published", "llminit_sasrec", "llm_esr", "naive_sum", "sasrec" + GPU,
+    "sasrec", "sasrec_h128", "sasrec_ssm", "sasrec_published", "llminit_sasrec", "llminit_sasrec_tuned", "llm_esr",
+    "naive_sum", "sasrec" + GPU,
 ]  # fmt: skip
 BASELINES += sorted(BACKBONE_BASELINES)
 REFERENCE = "h2rec"  # what the ablations are compared with
