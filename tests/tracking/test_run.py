@@ -91,7 +91,6 @@ def test_a_stage_inside_a_block_never_marks_the_run_finished(tmp_path, monkeypat
         stage.log_metrics({"valid/ndcg_10": 0.1})
         # The worker dies after the stage's end_run: no later status update reaches the store.
         monkeypatch.setattr(mlflow.MlflowClient, "update_run", lambda *args, **kwargs: None)
-    monkeypatch.undo()
     os.environ.pop(RUN_ENV, None)
 
     assert client.get_run(run_id).info.status == "RUNNING"
