@@ -88,7 +88,7 @@ METRIC_ORDER = ["hr_5", "ndcg_5", "hr_10", "ndcg_10", "hr_20", "ndcg_20"]
 MODEL_ORDER = [
     "pop", "sasrec", "sasrec_h128", "sasrec_ssm", "sasrec_h128_ssm", "sasrec_published", "sasrec_published_preln",
     "llminit_sasrec", "llminit_sasrec_tuned", "sid_sasrec", "llm_esr",
-    "gru4rec", "gru4rec_sid", "bert4rec", "bert4rec_sid", "naive_sum", "gru4rec_h2rec", "bert4rec_h2rec", "h2rec_d32", "h2rec",
+    "gru4rec", "gru4rec_sid", "bert4rec", "bert4rec_sid", "naive_sum", "naive_sum_tuned", "gru4rec_h2rec", "bert4rec_h2rec", "h2rec_d32", "h2rec",
     "text_init_la025_tuned",
 ]  # fmt: skip
 # The baselines of experiments/baselines.yaml every model is compared with by default (absent ones
@@ -100,7 +100,7 @@ GPU = "_gpu"  # the variant suffix of runs trained on a GPU (tag device=cuda)
 BACKBONE_BASELINES = {"gru4rec", "bert4rec", "gru4rec" + GPU, "bert4rec" + GPU}
 BASELINES = [
     "sasrec", "sasrec_h128", "sasrec_ssm", "sasrec_published", "llminit_sasrec", "llminit_sasrec_tuned", "llm_esr",
-    "naive_sum", "sasrec" + GPU,
+    "naive_sum", "naive_sum_tuned", "sasrec" + GPU,
 ]  # fmt: skip
 BASELINES += sorted(BACKBONE_BASELINES)
 REFERENCE = "h2rec"  # what the ablations are compared with
@@ -139,6 +139,7 @@ LABELS = {
     "sasrec_published": "SASRec at the published Beauty configuration (width 256, 1 block, 256 negatives per position)",
     "sasrec_published_preln": "SASRec at the published Beauty configuration and block layout (pre-LN, ReLU)",
     "llminit_sasrec": "LLMInit-SASRec (HID table from the text PCA)",
+    "llminit_sasrec_tuned": "LLMInit-SASRec, tuned on the dataset itself",
     "llm_esr": "LLM-ESR",
     "gru4rec": "GRU4Rec (HID)",
     "gru4rec_sid": "GRU4Rec, SID only",
@@ -168,6 +169,7 @@ LABELS = {
     "no_gate": "w/o gate (mean)",
     "no_cross_attention": "w/o cross-attention",
     "naive_sum": "naive SID+HID sum",
+    "naive_sum_tuned": "naive SID+HID sum, tuned on the dataset itself",
     "sid_only": "SID branch only",
     "hid_only": "HID branch only",
     "separate_backbone": "separate backbones",
