@@ -4,15 +4,15 @@
 # the one GPU side by side), each chain into its own MLflow store under mlruns/, all of it packed
 # into $OUT/gpu-runs.tgz. Back here, `h2rec report` reads each store in turn (docs/results.md).
 #
-# Chains, started together, each stopped at the budget (what finished stays FINISHED in MLflow;
-# the report reads only finished runs):
+# One chain, stopped at the budget (what finished stays FINISHED in MLflow; the report reads
+# only finished runs):
 #   esr       a Beauty study of LLM-ESR (experiments/beauty.yaml), then 5 seeds at its best trial
-#   sum       a Beauty study of the naive SID+HID sum, then 5 seeds at its best trial
 # The three variants of each backbone (experiments/backbones.yaml), H2Rec on GRU4Rec at its own
 # study's configuration (gru4rec_h2rec_tuned) and the whole fidelity grid have their 5 Beauty
 # seeds on the CPU already; so have SASRec-128, whose Beauty study (CPU) chose the configuration
 # those seeds ran at, and LLMInit-SASRec at its own Beauty study's configuration (CPU,
-# experiments/tuned/beauty/llminit_sasrec_tuned.yaml).
+# experiments/tuned/beauty/llminit_sasrec_tuned.yaml), and the naive SID+HID sum at its own
+# Beauty study's configuration (CPU, experiments/tuned/beauty/naive_sum_tuned.yaml).
 # (The programmes of earlier lent sessions, SASRec's and H2Rec's Beauty studies and seeds, then
 # the fidelity grid, are in this file's history and in docs/results.md.)
 # Every run trains in fp32 (TF32 matmuls), not the bf16 autocast the GPU would use by default,
@@ -45,7 +45,7 @@ import os
 import yaml
 params = yaml.safe_load(open("params.yaml"))
 params["train"]["precision"] = "fp32"
-for chain in ("esr", "sum"):
+for chain in ("esr",):
     params["tune"]["storage"] = f"sqlite:///mlruns/optuna-{chain}.db"
     yaml.safe_dump(params, open(f"params-{chain}.yaml", "w"), sort_keys=False)
 import flows.sweep, flows.tune, torch  # noqa: E401,F401  (every import the chains need, before they start)
@@ -66,7 +66,6 @@ chain() {  # name, then the commands of the chain, each run under what is left o
 tune() { echo "python3 -m flows.tune --grid experiments/beauty.yaml --variants $1 --trials $TRIALS --workers $TUNE_WORKERS --params params-$2.yaml"; }
 seeds() { echo "python3 -m flows.sweep --grid experiments/tuned/beauty/$1.yaml --seeds 0 1 2 3 4 --workers 5 --params params-$2.yaml"; }
 chain esr "$(tune llm_esr esr)" "$(seeds llm_esr esr)" >logs/esr.log 2>&1 &
-chain sum "$(tune naive_sum sum)" "$(seeds naive_sum sum)" >logs/sum.log 2>&1 &
 wait
 
 # What finished, per store; then everything the report needs, in one file.
