@@ -123,6 +123,7 @@ SIDE_SWEEPS = {
             "h2rec_select_overall_head_tail": "h2rec",
             "text_init_la025_select_balanced": "text_init_la025",
             "text_init_la025_select_balanced_gpu": "text_init_la025_gpu",
+            "naive_sum_tuned_la025": "naive_sum_tuned",
         },
     ),
     "windows": (
@@ -170,6 +171,7 @@ LABELS = {
     "no_cross_attention": "w/o cross-attention",
     "naive_sum": "naive SID+HID sum",
     "naive_sum_tuned": "naive SID+HID sum, tuned on the dataset itself",
+    "naive_sum_tuned_la025": "naive SID+HID sum, tuned on the dataset itself, logit adjustment 0.25",
     "sid_only": "SID branch only",
     "hid_only": "HID branch only",
     "separate_backbone": "separate backbones",
