@@ -29,7 +29,8 @@ os.umask(_UMASK)
 def atomic_path(path: Path | str) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds.
 
-    A crash mid-write leaves the previous file untouched and no half-written file behind.
+    A crash mid-write leaves the previous file untouched. An exception removes the temporary
+    file; a SIGKILL cannot, and leaves `.<name>.*.tmp` beside it (`clear_stale_temps`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,6 +43,18 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def clear_stale_temps(directory: Path | str) -> list[Path]:
+    """Remove what killed `atomic_path` writers left in `directory`; returns what was removed.
+
+    Only for a folder that one process writes at a time (a training run's own folder), called
+    before it writes: there, no temporary file can belong to a live writer.
+    """
+    stale = sorted(Path(directory).glob(".*.tmp"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 @contextmanager

@@ -39,6 +39,7 @@ from h2rec.devices import autocast, resolve_device
 from h2rec.errors import Diverged
 from h2rec.eval.evaluator import Evaluator
 from h2rec.eval.metrics import selection_score
+from h2rec.io import clear_stale_temps
 from h2rec.models.base import SequentialRecommender
 from h2rec.models.items import HidTable
 from h2rec.train import checkpoint, distributed
@@ -108,6 +109,9 @@ class Trainer:
     def fit(self, resume: bool = False, max_epochs: int | None = None) -> TrainState:
         """Train until early stopping or `cfg.epochs`; `max_epochs` stops sooner (this call only)."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        if distributed.is_main():  # only rank 0 writes here
+            for path in clear_stale_temps(self.out_dir):
+                log.warning("removed %s, left by a run killed while writing", path)
         if resume:
             self._restore()
         if not self.model.trainable:

@@ -15,7 +15,7 @@ import yaml
 
 from h2rec.config import load_params
 from h2rec.errors import DataError
-from h2rec.io import read_parquet
+from h2rec.io import atomic_path, clear_stale_temps, read_parquet
 from h2rec.stages import ingest, split
 from h2rec.train import checkpoint
 
@@ -77,9 +77,12 @@ def test_sigkill_then_resume_reaches_the_uninterrupted_result(project):
     proc.wait()
     state = json.loads(torch.load(last, weights_only=True)["state"])
     assert 1 <= state["epoch"] < 4  # killed between epochs 1 and 4
-    assert not list((project / "models/killed").glob(".*.tmp")), "a half-written file was left behind"
+    # A kill mid-write may leave a writer's temporary file (never a half-written checkpoint);
+    # plant one as if it had, so the resumed run must clear it either way.
+    (project / "models/killed/.best.pt.killed.tmp").write_bytes(b"half")
 
     resumed = _final(project, "models/killed")
+    assert not list((project / "models/killed").glob(".*.tmp")), "a killed writer's temporary file was left behind"
     assert resumed["epochs"] == reference["epochs"] == 4
     assert resumed["best_valid_ndcg_10"] == pytest.approx(reference["best_valid_ndcg_10"], abs=1e-6)
 
@@ -97,3 +100,16 @@ def test_truncated_checkpoint_and_parquet_are_refused(tmp_path):
     table.write_bytes(table.read_bytes()[:300])
     with pytest.raises(DataError, match=r"t\.parquet: not a readable Parquet file"):
         read_parquet(table)
+
+
+def test_a_failed_atomic_write_keeps_the_old_file_and_stale_temps_are_cleared(tmp_path):
+    target = tmp_path / "best.pt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash mid-write")
+    assert target.read_text() == "old" and not list(tmp_path.glob(".*.tmp"))
+    stale = tmp_path / ".last.pt.x1y2.tmp"  # what a SIGKILL mid-write leaves
+    stale.write_text("half")
+    assert clear_stale_temps(tmp_path) == [stale]
+    assert not stale.exists() and target.read_text() == "old"
