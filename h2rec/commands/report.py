@@ -87,7 +87,7 @@ GROUP_ORDER = TABLE_GROUPS + ["cold"]
 METRIC_ORDER = ["hr_5", "ndcg_5", "hr_10", "ndcg_10", "hr_20", "ndcg_20"]
 MODEL_ORDER = [
     "pop", "sasrec", "sasrec_h128", "sasrec_ssm", "sasrec_h128_ssm", "sasrec_published", "sasrec_published_preln",
-    "llminit_sasrec", "llminit_sasrec_tuned", "sid_sasrec", "llm_esr",
+    "llminit_sasrec", "llminit_sasrec_tuned", "sid_sasrec", "llm_esr", "llm_esr_tuned",
     "gru4rec", "gru4rec_sid", "bert4rec", "bert4rec_sid", "naive_sum", "naive_sum_tuned", "gru4rec_h2rec", "bert4rec_h2rec", "h2rec_d32", "h2rec",
     "text_init_la025_tuned",
 ]  # fmt: skip
@@ -100,7 +100,7 @@ GPU = "_gpu"  # the variant suffix of runs trained on a GPU (tag device=cuda)
 BACKBONE_BASELINES = {"gru4rec", "bert4rec", "gru4rec" + GPU, "bert4rec" + GPU}
 BASELINES = [
     "sasrec", "sasrec_h128", "sasrec_ssm", "sasrec_published", "llminit_sasrec", "llminit_sasrec_tuned", "llm_esr",
-    "naive_sum", "naive_sum_tuned", "sasrec" + GPU,
+    "llm_esr_tuned", "naive_sum", "naive_sum_tuned", "sasrec" + GPU,
 ]  # fmt: skip
 BASELINES += sorted(BACKBONE_BASELINES)
 REFERENCE = "h2rec"  # what the ablations are compared with
@@ -142,6 +142,7 @@ LABELS = {
     "llminit_sasrec": "LLMInit-SASRec (HID table from the text PCA)",
     "llminit_sasrec_tuned": "LLMInit-SASRec, tuned on the dataset itself",
     "llm_esr": "LLM-ESR",
+    "llm_esr_tuned": "LLM-ESR, tuned on the dataset itself",
     "gru4rec": "GRU4Rec (HID)",
     "gru4rec_sid": "GRU4Rec, SID only",
     "gru4rec_h2rec": "H2Rec on GRU4Rec",
