@@ -23,6 +23,7 @@ from h2rec.errors import Busy, DataError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+_TEMP_SUFFIX = ".tmp"  # atomic_path's temporary files: .<name>.<random>.tmp, beside the target
 
 
 @contextmanager
@@ -34,7 +35,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
     tmp_path = Path(tmp)
@@ -51,7 +52,7 @@ def clear_stale_temps(directory: Path | str) -> list[Path]:
     Only for a folder that one process writes at a time (a training run's own folder), called
     before it writes: there, no temporary file can belong to a live writer.
     """
-    stale = sorted(Path(directory).glob(".*.tmp"))
+    stale = sorted(Path(directory).glob(f".*{_TEMP_SUFFIX}"))
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
