@@ -240,7 +240,8 @@ def cost_cmd(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     grid = read_grid(args.grid)
     names = ["sasrec", *[v for v in (args.variants or grid.variants) if v != "sasrec"]]
-    configs = {"sasrec": TrainConfig(model="sasrec", progress=False)}
+    # The peer is SASRec at the grid's `base`, the settings its variants were measured at.
+    configs = {"sasrec": TrainConfig.model_validate(merge({"progress": False}, merge(grid.base, {"model": "sasrec"})))}
     for name in names[1:]:
         configs[name] = TrainConfig.model_validate(merge({"progress": False}, grid.variants[name]))
     data, inputs = load(args.dataset, Needs(sid=True, codebooks=True, text=True))

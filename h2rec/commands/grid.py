@@ -17,7 +17,7 @@ change what a committed grid's variants mean.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from h2rec import paths
@@ -34,6 +34,7 @@ class Grid:
     variants: dict[str, dict]  # variant -> train overrides
     seeds: list[int] | None = None
     dataset: str | None = None
+    base: dict = field(default_factory=dict)  # already merged under every variant; kept for a peer outside the grid
 
 
 def read_grid(path: Path | str) -> Grid:
@@ -55,7 +56,7 @@ def read_grid(path: Path | str) -> Grid:
     variants = {name: merge(base, over) for name, over in variants.items()}
     if not variants:
         raise ConfigError(f"{path}: no variants")
-    return Grid(path.stem, variants, seeds, dataset)
+    return Grid(path.stem, variants, seeds, dataset, base)
 
 
 def variant(grid: Grid, name: str) -> dict:
@@ -66,7 +67,7 @@ def variant(grid: Grid, name: str) -> dict:
 
 def pick(grid: Grid, names: list[str]) -> Grid:
     """The grid with only the variants `names`, in that order; its name (the runs' sweep tag) kept."""
-    return Grid(grid.name, {n: variant(grid, n) for n in names}, grid.seeds, grid.dataset)
+    return Grid(grid.name, {n: variant(grid, n) for n in names}, grid.seeds, grid.dataset, grid.base)
 
 
 def validated(variants: dict[str, dict], params_path: Path | str, dataset: str | None = None) -> dict[str, Params]:

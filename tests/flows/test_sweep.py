@@ -93,7 +93,15 @@ def test_grid_file_errors_name_the_file(tmp_path):
 def test_grid_files_of_the_project_use_the_train_keys():
     main, ablation = read_grid(EXPERIMENTS / "main.yaml"), read_grid(EXPERIMENTS / "ablation.yaml")
     assert list(main.variants) == ["sasrec", "sid_sasrec", "h2rec"] and main.seeds == [0, 1, 2]
-    plain = {"hid": {"init": "random"}, "sid": {"init": "random"}, "logit_adjustment": 0.0}  # their `base`
+    plain = ablation.base  # the settings the ablations were measured at
+    assert plain == {
+        "hid": {"init": "random"},
+        "sid": {"init": "random"},
+        "logit_adjustment": 0.0,
+        "lr": 0.001,
+        "batch_size": 256,
+        "backbone": {"layers": 2, "dropout": 0.5, "attn_dropout": 0.5},
+    }
     assert ablation.variants["h2rec"] == {**plain, "model": "h2rec"}  # the ablations' reference
     assert ablation.variants["no_cross_attention"] == {**plain, "model": "h2rec", "h2rec": {"interaction": "none"}}
     assert {k for over in ablation.variants.values() for k in over.get("h2rec", {})} == {
