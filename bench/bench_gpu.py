@@ -91,13 +91,14 @@ def epoch_flops(trainer) -> float:
 
 def bench_model(name: str, inputs, args, device, peak_tflops: float) -> dict:
     import torch
+    import workspace  # bench/ is on sys.path (above)
 
     from h2rec.config import EvaluateConfig, load_params
     from h2rec.eval.evaluator import Evaluator
     from h2rec.models.registry import build_model
     from h2rec.train.trainer import Trainer, seed_everything
 
-    base = load_params(ROOT / "params.yaml").train
+    base = load_params(ROOT / "params.yaml", {"train": workspace.MEASURED_AT}).train
     cfg = base.model_copy(
         update={"model": name, "device": str(device), "precision": args.precision, "compile": args.compile, "progress": False}
     )

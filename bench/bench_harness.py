@@ -41,7 +41,10 @@ def peak_rss_mb() -> float:
 def speed(args) -> None:
     import torch
 
-    from h2rec.config import EvaluateConfig, TrainConfig
+    sys.path.insert(0, str(ROOT / "bench"))
+    import workspace
+
+    from h2rec.config import EvaluateConfig
     from h2rec.eval.evaluator import Evaluator
     from h2rec.models.inputs import ModelInputs
     from h2rec.models.registry import build_model
@@ -55,7 +58,7 @@ def speed(args) -> None:
         f"{args.threads} threads"
     )
     for loss in args.losses:
-        cfg = TrainConfig(model="sasrec", loss=loss, epochs=1, progress=False, num_threads=args.threads)
+        cfg = workspace.train_config(model="sasrec", loss=loss, epochs=1, progress=False, num_threads=args.threads)
         seed_everything(0)
         model = build_model(cfg, ModelInputs(data))
         trainer = Trainer(model, data, cfg, Path(tempfile.mkdtemp()), identity={})
@@ -72,7 +75,7 @@ def speed(args) -> None:
         )
     if args.naive:
         print(f"train ce, padded to 50 {naive_epoch(data):6.1f} s (every batch padded to max_len, logits on all positions)")
-    cfg = TrainConfig(model="sasrec", progress=False)
+    cfg = workspace.train_config(model="sasrec", progress=False)
     seed_everything(0)
     model = build_model(cfg, ModelInputs(data))
     ev = Evaluator(data, EvaluateConfig())
@@ -98,12 +101,14 @@ def naive_epoch(data) -> float:
     import torch
     import torch.nn.functional as F
 
-    from h2rec.config import TrainConfig
+    sys.path.insert(0, str(ROOT / "bench"))
+    import workspace
+
     from h2rec.data.sequences import Batch
     from h2rec.models.inputs import ModelInputs
     from h2rec.models.registry import build_model
 
-    cfg = TrainConfig(model="sasrec", progress=False)
+    cfg = workspace.train_config(model="sasrec", progress=False)
     torch.manual_seed(0)
     model = build_model(cfg, ModelInputs(data))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
@@ -128,7 +133,10 @@ def scale(args) -> None:
     import pandas as pd
     import torch
 
-    from h2rec.config import EvaluateConfig, TrainConfig
+    sys.path.insert(0, str(ROOT / "bench"))
+    import workspace
+
+    from h2rec.config import EvaluateConfig
     from h2rec.data.sequences import SeqDataset
     from h2rec.eval.evaluator import Evaluator
     from h2rec.models.inputs import ModelInputs
@@ -159,7 +167,7 @@ def scale(args) -> None:
     )
     users = pd.DataFrame({"user": np.arange(args.users), "length_group": np.where(lengths - 2 <= 5, "short", "long")})
     data = SeqDataset.from_frames(inter, items, users)
-    model = build_model(TrainConfig(model="sasrec"), ModelInputs(data))
+    model = build_model(workspace.train_config(model="sasrec"), ModelInputs(data))
     base = peak_rss_mb()
     cfg = EvaluateConfig()
     t0 = time.perf_counter()

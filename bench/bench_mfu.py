@@ -85,11 +85,13 @@ def load(dataset: str = DATASET, needs=None):
 def build(name: str, data, inputs, batch_size: int = 256):
     import torch
 
-    from h2rec.config import TrainConfig
+    sys.path.insert(0, str(ROOT / "bench"))
+    import workspace
+
     from h2rec.models.registry import build_model
 
     torch.manual_seed(0)
-    cfg = TrainConfig(model=name, progress=False, batch_size=batch_size)
+    cfg = workspace.train_config(model=name, progress=False, batch_size=batch_size)
     model = build_model(cfg, inputs)
     return model, cfg, torch.optim.AdamW(model.parameters(), lr=cfg.lr)
 

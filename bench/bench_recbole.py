@@ -116,7 +116,7 @@ def train_ours(dataset: str, variant: str, epochs: int, patience: int, threads: 
     sys.path.insert(0, str(ROOT / "bench"))
     import workspace
 
-    from h2rec.config import EvaluateConfig, TrainConfig
+    from h2rec.config import EvaluateConfig
     from h2rec.eval.evaluator import Evaluator
     from h2rec.models.registry import build_model
     from h2rec.train import checkpoint
@@ -126,7 +126,7 @@ def train_ours(dataset: str, variant: str, epochs: int, patience: int, threads: 
     torch.set_num_threads(threads)
     layout = workspace.prepare(dataset)
     t0 = time.perf_counter()
-    cfg = TrainConfig(model=variant, seed=seed, epochs=epochs, patience=patience, num_threads=threads, progress=False)
+    cfg = workspace.train_config(model=variant, seed=seed, epochs=epochs, patience=patience, num_threads=threads, progress=False)
     inputs = load_inputs(cfg, layout)
     data = inputs.data
     prep_seconds = time.perf_counter() - t0
