@@ -195,11 +195,11 @@ class BackboneConfig(Section):
     mask_prob: float = Field(0.2, gt=0.0, lt=1.0)  # bert4rec: share of items hidden per training sequence
     max_len: int = Field(50, ge=1)  # last items of a history the model reads
     hidden: int = Field(64, ge=1)
-    layers: int = Field(2, ge=1)
+    layers: int = Field(3, ge=1)
     heads: int = Field(1, ge=1)
     ffn: int = Field(256, ge=1)  # inner size of the feed-forward layer
-    dropout: float = Field(0.5, ge=0.0, lt=1.0)  # embeddings and hidden states
-    attn_dropout: float = Field(0.5, ge=0.0, lt=1.0)  # attention weights
+    dropout: float = Field(0.11792497363006643, ge=0.0, lt=1.0)  # embeddings and hidden states
+    attn_dropout: float = Field(0.3078035607045851, ge=0.0, lt=1.0)  # attention weights
     norm_first: bool = False  # pre-LN blocks (True) or the original post-LN (False)
     activation: Literal["gelu", "relu"] = "gelu"
 
@@ -317,8 +317,8 @@ class TrainConfig(Section):
     logit_adjustment: float = Field(0.25, ge=0.0)  # ours: tau of logits + tau * log(training frequency) in the ce loss (0 = off)
     padding: Literal["left", "right"] = "right"
     seed: int = 42
-    batch_size: int = Field(256, ge=1)
-    lr: float = Field(1e-3, gt=0.0)
+    batch_size: int = Field(512, ge=1)
+    lr: float = Field(0.0013997620457897768, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
     grad_clip: float = Field(0.0, ge=0.0)  # max gradient norm; 0 = no clipping
     epochs: int = Field(50, ge=0)
