@@ -1,0 +1,24 @@
+"""bench/workspace.py: every benchmark trains at the settings its figures were measured at."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from tests.imports import ROOT
+
+
+def load_workspace():
+    spec = importlib.util.spec_from_file_location("workspace", ROOT / "bench" / "workspace.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_benchmark_sasrec_is_the_plain_one_at_the_measured_settings_not_the_defaults():
+    workspace = load_workspace()
+    cfg = workspace.train_config(model="sasrec", epochs=1, progress=False)
+    assert (cfg.model, cfg.epochs, cfg.progress) == ("sasrec", 1, False)
+    assert cfg.hid.init == "random" and cfg.sid.init == "random" and cfg.logit_adjustment == 0.0
+    assert (cfg.lr, cfg.batch_size) == (1e-3, 256)
+    assert (cfg.backbone.layers, cfg.backbone.dropout, cfg.backbone.attn_dropout) == (2, 0.5, 0.5)
+    assert workspace.train_config(model="h2rec", batch_size=64).batch_size == 64  # a call's own keys win
