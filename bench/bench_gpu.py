@@ -5,7 +5,8 @@
     python bench/bench_gpu.py --full-train                      # also train to early stop, then test
     python bench/bench_gpu.py --compile                         # torch.compile the training step
 
-Per model (the pipeline's own trainer and evaluator, `train` defaults of params.yaml):
+Per model (the pipeline's own trainer and evaluator, params.yaml's `train` at the measured
+settings of bench/workspace.py):
   epoch       seconds of one training epoch after a warm-up one (the trainer's own epoch: the
               epoch's batches moved to the device at once, bf16 autocast on CUDA unless
               --precision fp32), sequences/s, peak device memory (CUDA) or peak RSS (CPU);

@@ -11,7 +11,8 @@ trains, one after another with the same number of torch threads, our `sasrec`, o
 and RecBole's SASRec (bench/recbole_peer.py, in its environment): same backbone size
 (2 blocks x 64, 1 head, FFN 256, dropout 0.5, max length 50), full-softmax cross-entropy,
 lr 1e-3, validation NDCG@10 by full ranking after each epoch, the same epoch budget and
-patience. Batch size is each tool's own default (RecBole 2,048 prefixes, ours 256 users).
+patience. Batch size is each tool's own (RecBole's default 2,048 prefixes, ours 256 users, the
+measured settings of bench/workspace.py).
 Each run writes a JSON under bench/results/peers/ with the wall time at every validation, so
 time-to-quality can be read off: the wall time each model needs to reach RecBole's best
 validation NDCG@10. Runs already there are skipped.

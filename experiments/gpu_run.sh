@@ -7,8 +7,10 @@
 # One chain, stopped at the budget (what finished stays FINISHED in MLflow; the report reads
 # only finished runs):
 #   esr       a Beauty study of LLM-ESR (experiments/beauty.yaml), then 5 seeds at its best trial
-#             (as llm_esr_tuned). The CPU has run 6 of the study's 8 trials in its own Optuna
-#             storage; the GPU's study is a whole one of its own (its runs count as llm_esr_gpu).
+#             (as llm_esr_tuned, from experiments/tuned/beauty/llm_esr_tuned_gpu.yaml so that the
+#             CPU study's committed llm_esr_tuned.yaml is not replaced when the archive is
+#             unpacked). The CPU study is complete; the GPU's study is a whole one of its own
+#             (its runs count as llm_esr_gpu and llm_esr_tuned_gpu).
 # The three variants of each backbone (experiments/backbones.yaml), H2Rec on GRU4Rec at its own
 # study's configuration (gru4rec_h2rec_tuned) and the whole fidelity grid have their 5 Beauty
 # seeds on the CPU already; so have SASRec-128, whose Beauty study (CPU) chose the configuration
@@ -68,8 +70,8 @@ chain() {  # name, then the commands of the chain, each run under what is left o
 tune() { echo "python3 -m flows.tune --grid experiments/beauty.yaml --variants $1 --trials $TRIALS --workers $TUNE_WORKERS --params params-$2.yaml"; }
 seeds() { echo "python3 -m flows.sweep --grid experiments/tuned/beauty/$1.yaml --seeds 0 1 2 3 4 --workers 5 --params params-$2.yaml"; }
 # The seeds run as llm_esr_tuned, beside the llm_esr seeds at Scientific's configuration.
-to_tuned="sed 's/^llm_esr:/llm_esr_tuned:/' experiments/tuned/beauty/llm_esr.yaml > experiments/tuned/beauty/llm_esr_tuned.yaml"
-chain esr "$(tune llm_esr esr)" "$to_tuned" "$(seeds llm_esr_tuned esr)" >logs/esr.log 2>&1 &
+to_tuned="sed 's/^llm_esr:/llm_esr_tuned:/' experiments/tuned/beauty/llm_esr.yaml > experiments/tuned/beauty/llm_esr_tuned_gpu.yaml"
+chain esr "$(tune llm_esr esr)" "$to_tuned" "$(seeds llm_esr_tuned_gpu esr)" >logs/esr.log 2>&1 &
 wait
 
 # What finished, per store; then everything the report needs, in one file.

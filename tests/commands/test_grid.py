@@ -36,7 +36,7 @@ def test_trials_refuse_another_datasets_prepared_data(tmp_path):
 MEASURED_AT = {"lr": 0.001, "batch_size": 256, "layers": 2, "dropout": 0.5, "attn_dropout": 0.5}
 
 
-@pytest.mark.parametrize("path", sorted([*EXPERIMENTS.glob("*.yaml"), BENCH / "cost_parts.yaml"]), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted([*EXPERIMENTS.rglob("*.yaml"), BENCH / "cost_parts.yaml"]), ids=lambda p: p.name)
 def test_shipped_grids_keep_their_measured_settings_whatever_params_yaml_says(path, tmp_path):
     """A grid's `base` pins what its runs were measured at: with params.yaml's training defaults
     moved elsewhere, every variant still trains at those settings unless it sets its own."""
