@@ -333,9 +333,9 @@ def main() -> None:
     commands = {"matmul": matmul_cmd, "mfu": mfu_cmd, "profile": profile_cmd, "batch-sizes": batch_sizes_cmd, "cost": cost_cmd}
     result = commands[args.cmd](args)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    # cost-<dataset>.json for bench/cost_parts.yaml, cost-<grid>-<dataset>.json for another grid
+    # cost-<dataset>.json for bench/cost_parts.yaml, <grid>-<dataset>.json for another grid
     grid = Path(getattr(args, "grid", "cost_parts")).stem
-    cost = f"cost-{args.dataset}" if grid == "cost_parts" else f"cost-{grid}-{getattr(args, 'dataset', '')}"
+    cost = f"cost-{getattr(args, 'dataset', '')}" if grid == "cost_parts" else f"{grid}-{getattr(args, 'dataset', '')}"
     name = {"profile": f"profile-{getattr(args, 'model', '')}", "cost": cost}.get(args.cmd, args.cmd)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
 
