@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from argparse import Namespace
 
 import numpy as np
@@ -11,15 +10,12 @@ import torch
 from h2rec.data.sequences import SeqDataset
 from h2rec.models.inputs import ModelInputs
 from h2rec.sid.table import SidTable
-from tests.imports import ROOT
+from tests.scripts import load_bench_script
 from tests.train.toy import frames, random_sequences
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("bench_gpu", ROOT / "bench" / "bench_gpu.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("bench_gpu")
 
 
 def test_every_figure_is_measured_on_the_cpu():

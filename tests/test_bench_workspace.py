@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-
-from tests.imports import ROOT
-
-
-def load_workspace():
-    spec = importlib.util.spec_from_file_location("workspace", ROOT / "bench" / "workspace.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.scripts import load_bench_script
 
 
 def test_a_benchmark_sasrec_is_the_plain_one_at_the_measured_settings_not_the_defaults():
-    workspace = load_workspace()
+    workspace = load_bench_script("workspace")
     cfg = workspace.train_config(model="sasrec", epochs=1, progress=False)
     assert (cfg.model, cfg.epochs, cfg.progress) == ("sasrec", 1, False)
     assert cfg.hid.init == "random" and cfg.sid.init == "random" and cfg.logit_adjustment == 0.0
