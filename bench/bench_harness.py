@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))  # workspace, beside this script
 
 
 def dataset(name: str):
-    sys.path.insert(0, str(ROOT / "bench"))
     import workspace
 
     from h2rec.data.sequences import SeqDataset
@@ -40,8 +40,6 @@ def peak_rss_mb() -> float:
 # -- speed ---------------------------------------------------------------------------------------
 def speed(args) -> None:
     import torch
-
-    sys.path.insert(0, str(ROOT / "bench"))
     import workspace
 
     from h2rec.config import EvaluateConfig
@@ -100,8 +98,6 @@ def naive_epoch(data) -> float:
     """One CE epoch the plain way: batches padded to max_len, logits for every position."""
     import torch
     import torch.nn.functional as F
-
-    sys.path.insert(0, str(ROOT / "bench"))
     import workspace
 
     from h2rec.data.sequences import Batch
@@ -132,8 +128,6 @@ def scale(args) -> None:
     """Full-ranking evaluation over a synthetic catalogue of `--items` items: time and peak memory."""
     import pandas as pd
     import torch
-
-    sys.path.insert(0, str(ROOT / "bench"))
     import workspace
 
     from h2rec.config import EvaluateConfig

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))  # workspace, beside this script
 RESULTS = ROOT / "bench" / "results" / "mfu"
 DATASET = "beauty"
 FIGURE = ROOT / "docs" / "figures" / "throughput_batch_size.png"
@@ -71,7 +72,6 @@ def matmul_cmd(args: argparse.Namespace) -> dict:
 
 def load(dataset: str = DATASET, needs=None):
     """The inputs every model here is built from (the pipeline's stages, bench/workspace.py)."""
-    sys.path.insert(0, str(ROOT / "bench"))
     import workspace
 
     from h2rec.config import TrainConfig
@@ -84,8 +84,6 @@ def load(dataset: str = DATASET, needs=None):
 
 def build(name: str, data, inputs, batch_size: int = 256):
     import torch
-
-    sys.path.insert(0, str(ROOT / "bench"))
     import workspace
 
     from h2rec.models.registry import build_model
@@ -333,10 +331,11 @@ def main() -> None:
     commands = {"matmul": matmul_cmd, "mfu": mfu_cmd, "profile": profile_cmd, "batch-sizes": batch_sizes_cmd, "cost": cost_cmd}
     result = commands[args.cmd](args)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    # cost-<dataset>.json for bench/cost_parts.yaml, <grid>-<dataset>.json for another grid
-    grid = Path(getattr(args, "grid", "cost_parts")).stem
-    cost = f"cost-{getattr(args, 'dataset', '')}" if grid == "cost_parts" else f"{grid}-{getattr(args, 'dataset', '')}"
-    name = {"profile": f"profile-{getattr(args, 'model', '')}", "cost": cost}.get(args.cmd, args.cmd)
+    if args.cmd == "cost":  # cost-<dataset>.json for bench/cost_parts.yaml, <grid>-<dataset>.json for another grid
+        grid = Path(args.grid).stem
+        name = f"cost-{args.dataset}" if grid == "cost_parts" else f"{grid}-{args.dataset}"
+    else:
+        name = f"profile-{args.model}" if args.cmd == "profile" else args.cmd
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
 
 
