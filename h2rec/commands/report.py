@@ -158,6 +158,7 @@ LABELS = {
     "text_init_la025": "H2Rec, the method's initialisation, logit adjustment 0.25",
     "text_init_la025_tuned": "H2Rec from the text, logit adjustment 0.25, tuned on Scientific (the pipeline default)",
     "default_no_mask": "the pipeline default without L_mask",
+    "pipeline_default": "the pipeline default (params.yaml `train`), rerun",
     "parallel_routing": "H2Rec, the method's parallel routing",
     "soft_mask": "H2Rec, the method's L_mask (soft targets on u_S)",
     "soft_mask_detached": "H2Rec, the method's L_mask, masked pass only",

@@ -100,9 +100,10 @@ class H2Rec(DotProductRecommender):
 
     # -- item vectors ------------------------------------------------------------------------
     def hid_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
-        w = self.hid.table()  # items absent from training: detached, never trained
-        if self.cfg.cold_hid == "sid" and not self.training:
-            w = torch.where(self.hid.frozen[:, None], self._predicted_hid(w), w)
+        if self.cfg.cold_hid != "sid" or self.training:
+            return self.hid(items)  # items absent from training: detached, never trained
+        w = self.hid.table()
+        w = torch.where(self.hid.frozen[:, None], self._predicted_hid(w), w)
         return w if items is None else w[items]
 
     @torch.no_grad()
