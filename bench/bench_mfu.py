@@ -7,6 +7,7 @@ and where an epoch's time goes.
     python bench/bench_mfu.py batch-sizes --threads 2     # throughput by batch size
     python bench/bench_mfu.py plot                        # ... drawn into docs/figures/
     python bench/bench_mfu.py cost --grid experiments/fidelity.yaml --threads 2   # step time vs SASRec
+    python bench/bench_mfu.py dropout --threads 2           # the dropout masks, three ways
 
 All on the prepared Amazon Beauty split of bench/workspace.py (the pipeline's own stages). FLOPs of a training step are
 counted by torch's own `torch.utils.flop_counter.FlopCounterMode` (forward + backward of
@@ -250,7 +251,8 @@ def cost_cmd(args: argparse.Namespace) -> dict:
         torch.manual_seed(0)
         model = build_model(cfg, inputs).train()
         models[name] = (model, torch.optim.AdamW(model.parameters(), lr=cfg.lr))
-    batches = epoch_batches(data, configs["sasrec"])[: args.max_batches]
+    # `--epochs` full epochs, each in its own order; the medians are then over that many more steps
+    batches = [b for e in range(args.epochs) for b in epoch_batches(data, configs["sasrec"], seed=e)][: args.max_batches]
     seconds = {name: [] for name in models}
     for i, b in enumerate(batches):
         for name, (model, opt) in models.items():
@@ -261,7 +263,14 @@ def cost_cmd(args: argparse.Namespace) -> dict:
     counted = batches[1 : 1 + args.flop_batches]
     flops = {name: step_flops(model, opt, counted) / len(counted) for name, (model, opt) in models.items()}
     base, base_flops = float(np.median(seconds["sasrec"])), flops["sasrec"]
-    out = {"dataset": args.dataset, "threads": args.threads, "steps": len(batches) - 1, "grid": str(args.grid), "models": {}}
+    out = {
+        "dataset": args.dataset,
+        "threads": args.threads,
+        "epochs": args.epochs,
+        "steps": len(batches) - 1,
+        "grid": str(args.grid),
+        "models": {},
+    }
     for name, s in seconds.items():
         med = float(np.median(s))
         out["models"][name] = {
@@ -302,6 +311,47 @@ def plot_cmd(args: argparse.Namespace) -> None:
     print(f"wrote {FIGURE}")
 
 
+def dropout_cmd(args: argparse.Namespace) -> dict:
+    """Forward + backward of dropout on the tensors of a default training step (batch 512, a
+    Beauty bucket of 8 positions): torch's own (`bernoulli_`), float noise compared with p (the
+    previous `h2rec/models/dropout.py`) and the 16-bit draws of the current one."""
+    import torch
+    import torch.nn.functional as F
+
+    from h2rec.config import TrainConfig
+    from h2rec.models.dropout import dropout
+
+    torch.set_num_threads(args.threads)
+    cfg = TrainConfig().backbone
+    ways = {
+        "torch (bernoulli_)": lambda x, p: F.dropout(x, p, training=True),
+        "float noise (rand_like >= p)": lambda x, p: x * (torch.rand_like(x) >= p) * (1.0 / (1.0 - p)),
+        "16-bit draws (h2rec)": dropout,
+    }
+    tensors = {  # the largest of each kind in a step
+        "FFN inner (512 x 8 x ffn)": ((512, 8, cfg.ffn), cfg.dropout),
+        "hidden states (512 x 8 x hidden)": ((512, 8, cfg.hidden), cfg.dropout),
+        "attention maps (512 x heads x 8 x 8)": ((512, cfg.heads, 8, 8), cfg.attn_dropout),
+    }
+    out = {"threads": args.threads, "rows": []}
+    for tensor, (shape, p) in tensors.items():
+        x0 = torch.randn(shape)
+        times = {}
+        for way, fn in ways.items():
+            ts = []
+            for _ in range(args.repeats):
+                x = x0.clone().requires_grad_(True)
+                t0 = time.perf_counter()
+                fn(x, p).sum().backward()
+                ts.append(time.perf_counter() - t0)
+            times[way] = float(np.median(ts))
+        ours = times["16-bit draws (h2rec)"]
+        for way, t in times.items():
+            out["rows"].append({"tensor": tensor, "p": p, "way": way, "ms": 1000 * t, "x_ours": t / ours})
+            print(f"{tensor:38s} p={p:.3f}  {way:30s} {1000 * t:7.3f} ms  {t / ours:5.2f}x the 16-bit draws")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -320,7 +370,10 @@ def main() -> None:
     co.add_argument("--variants", nargs="+", help="variants of the grid (default: all)")
     co.add_argument("--dataset", default=DATASET, help="dataset of bench/workspace.py (default: %(default)s)")
     co.add_argument("--flop-batches", type=int, default=5, help="steps whose FLOPs are counted (default: %(default)s)")
-    for p in (mf, pr, bs, co):
+    co.add_argument("--epochs", type=int, default=1, help="epochs of steps timed, each in its own order (default: %(default)s)")
+    dr = sub.add_parser("dropout", help="dropout forward + backward: torch's, float noise, the 16-bit draws")
+    dr.add_argument("--repeats", type=int, default=200)
+    for p in (mf, pr, bs, co, dr):
         p.add_argument("--threads", type=int, default=2)
     for p in (mf, pr, co):
         p.add_argument("--max-batches", type=int, default=None, help="fewer batches than one epoch (a quick look)")
@@ -328,7 +381,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.cmd == "plot":
         return plot_cmd(args)
-    commands = {"matmul": matmul_cmd, "mfu": mfu_cmd, "profile": profile_cmd, "batch-sizes": batch_sizes_cmd, "cost": cost_cmd}
+    commands = {
+        "matmul": matmul_cmd,
+        "mfu": mfu_cmd,
+        "profile": profile_cmd,
+        "batch-sizes": batch_sizes_cmd,
+        "cost": cost_cmd,
+        "dropout": dropout_cmd,
+    }
     result = commands[args.cmd](args)
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.cmd == "cost":  # cost-<dataset>.json for bench/cost_parts.yaml, <grid>-<dataset>.json for another grid
