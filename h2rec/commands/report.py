@@ -124,6 +124,7 @@ SIDE_SWEEPS = {
             "text_init_la025_select_balanced": "text_init_la025",
             "text_init_la025_select_balanced_gpu": "text_init_la025_gpu",
             "naive_sum_tuned_la025": "naive_sum_tuned",
+            "naive_sum_tuned_la035": "naive_sum_tuned",
         },
     ),
     "windows": (
@@ -175,6 +176,7 @@ LABELS = {
     "naive_sum": "naive SID+HID sum",
     "naive_sum_tuned": "naive SID+HID sum, tuned on the dataset itself",
     "naive_sum_tuned_la025": "naive SID+HID sum, tuned on the dataset itself, logit adjustment 0.25",
+    "naive_sum_tuned_la035": "naive SID+HID sum, tuned on the dataset itself, logit adjustment 0.35",
     "sid_only": "SID branch only",
     "hid_only": "HID branch only",
     "separate_backbone": "separate backbones",
