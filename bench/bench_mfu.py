@@ -352,6 +352,13 @@ def dropout_cmd(args: argparse.Namespace) -> dict:
     return out
 
 
+def positive(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -370,7 +377,9 @@ def main() -> None:
     co.add_argument("--variants", nargs="+", help="variants of the grid (default: all)")
     co.add_argument("--dataset", default=DATASET, help="dataset of bench/workspace.py (default: %(default)s)")
     co.add_argument("--flop-batches", type=int, default=5, help="steps whose FLOPs are counted (default: %(default)s)")
-    co.add_argument("--epochs", type=int, default=1, help="epochs of steps timed, each in its own order (default: %(default)s)")
+    co.add_argument(
+        "--epochs", type=positive, default=1, help="epochs of steps timed, each in its own order (default: %(default)s)"
+    )
     dr = sub.add_parser("dropout", help="dropout forward + backward: torch's, float noise, the 16-bit draws")
     dr.add_argument("--repeats", type=int, default=200)
     for p in (mf, pr, bs, co, dr):

@@ -7,11 +7,11 @@ per element. Here each element gets 16 random bits instead: one 64-bit draw (`ra
 the full int64 range, the same global generator the trainer seeds) is read as four int16
 draws, and an element is kept when its draw is at or above a threshold. So the keep
 probability is 1 - p rounded to a multiple of 2^-16 (within 2^-17 of it), and kept values are
-scaled by the inverse of that exact probability, so the output's expectation is the input
-(the float draws of `rand_like` round p too, to 2^-24). The mask is built as one float tensor
-(0 or the scale), so the forward and the backward are one multiplication each. At dropout
-0.12 / 0.31 (the defaults) this halves dropout's share of an H2Rec step on 2 cores
-(`bench/bench_mfu.py profile`). On a GPU the fused kernels are already fast and are used as is.
+scaled by the inverse of that exact probability, so in float32 the output's expectation is the
+input (the float draws of `rand_like` round p too, to 2^-24). The mask is built as one float
+tensor (0 or the scale), so the forward and the backward are one multiplication each: on the
+tensors of a default step about half the time of float noise (`bench/bench_mfu.py dropout`).
+Only on the CPU: on a GPU (or any other device) torch's fused kernels are used as they are.
 """
 
 from __future__ import annotations
@@ -35,9 +35,11 @@ def keep_mask(x: torch.Tensor, p: float) -> torch.Tensor:
 
 
 def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1], got {p}")
     if not training or p == 0.0:
         return x
-    if x.is_cuda or p >= 1.0 or round(p * LEVELS) >= LEVELS:
+    if x.device.type != "cpu" or round(p * LEVELS) >= LEVELS:
         return F.dropout(x, p, training=True)
     return x * keep_mask(x, p)
 
@@ -64,7 +66,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.
     Without dropout (evaluation, or p = 0) this is torch's fused kernel; with dropout on the CPU
     it is written out so the attention map's dropout uses the cheap mask.
     """
-    if p == 0.0 or q.is_cuda:
+    if p == 0.0 or q.device.type != "cpu":
         return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=p)
     scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
     weights = scores.masked_fill(~allowed, float("-inf")).softmax(-1)

@@ -79,7 +79,7 @@ def _prepared_project(project, space: dict, trials_epochs: int = 2):
         "space": space,
         "epochs": trials_epochs,
         "storage": f"sqlite:///{project / 'optuna.db'}",
-        "startup_trials": 2,  # the pruner spares the first two trials: two complete ones for the importances
+        "startup_trials": 2,  # random trials first; the pruner spares the first two: two complete ones for the importances
         "warmup_epochs": 1,
     }
     (project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
