@@ -34,9 +34,14 @@ def keep_mask(x: torch.Tensor, p: float) -> torch.Tensor:
     return (draws >= dropped - LEVELS // 2).to(x.dtype).mul_(LEVELS / (LEVELS - dropped))
 
 
-def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+def check_probability(p: float) -> float:
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+    return p
+
+
+def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+    check_probability(p)
     if not training or p == 0.0:
         return x
     if x.device.type != "cpu" or round(p * LEVELS) >= LEVELS:
@@ -49,9 +54,7 @@ class Dropout(nn.Module):
 
     def __init__(self, p: float = 0.5):
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability must be in [0, 1], got {p}")
-        self.p = p
+        self.p = check_probability(p)  # refused when built, not at the first training step
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return dropout(x, self.p, self.training)
