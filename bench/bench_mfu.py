@@ -8,6 +8,7 @@ and where an epoch's time goes.
     python bench/bench_mfu.py plot                        # ... drawn into docs/figures/
     python bench/bench_mfu.py cost --grid experiments/fidelity.yaml --threads 2   # step time vs SASRec
     python bench/bench_mfu.py dropout --threads 2           # the dropout masks, three ways
+    python bench/bench_mfu.py scoring --threads 2           # the softmax block: 64-wide, 128-wide, SID half factored
 
 All on the prepared Amazon Beauty split of bench/workspace.py (the pipeline's own stages). FLOPs of a training step are
 counted by torch's own `torch.utils.flop_counter.FlopCounterMode` (forward + backward of
@@ -251,6 +252,13 @@ def cost_cmd(args: argparse.Namespace) -> dict:
         torch.manual_seed(0)
         model = build_model(cfg, inputs).train()
         models[name] = (model, torch.optim.AdamW(model.parameters(), lr=cfg.lr))
+        if args.plain_table and model.coded_items() is not None:
+            # the same model, its softmax over the built (I, 2d) table of [e_H; e_S] instead of
+            # through the SID codes (losses.CodedSoftmaxCE): the scoring it had before
+            torch.manual_seed(0)
+            twin = build_model(cfg, inputs).train()
+            twin.coded_items = lambda: None
+            models[f"{name} (plain table)"] = (twin, torch.optim.AdamW(twin.parameters(), lr=cfg.lr))
     # `--epochs` full epochs, each in its own order; the medians are then over that many more steps
     batches = [b for e in range(args.epochs) for b in epoch_batches(data, configs["sasrec"], seed=e)][: args.max_batches]
     seconds = {name: [] for name in models}
@@ -352,6 +360,115 @@ def dropout_cmd(args: argparse.Namespace) -> dict:
     return out
 
 
+def scoring_cmd(args: argparse.Namespace) -> dict:
+    """One block of the full-softmax cross-entropy (`ChunkedSoftmaxCE`: logits, softmax, the
+    gradients for the states and the item vectors) over Beauty's catalogue, three ways:
+    SASRec's 64-wide item table, H2Rec's 128-wide [e_H; e_S], and the same H2Rec logits with
+    the SID half factored through the code tables. e_S(i) is the mean of L code vectors, so
+    <u_S, e_S(i)> = mean_l P_l[c_l(i)] with P_l = u_S @ E_l^T (chunk x K): a (chunk x L*K)
+    product, then a sparse (I x L*K) matrix of the items' codes gathers the catalogue's logits;
+    the backward sums the logits' gradient back per code with its transpose; or the gather as
+    `embedding_bag` (mean of the L rows of P^T an item's codes pick) and the sum as
+    `index_add_`. Same values as the 128-wide block (checked); random codes of Beauty's
+    cardinalities."""
+    import warnings
+
+    import torch
+    import torch.nn.functional as F
+
+    from h2rec.models.losses import CE_CHUNK
+
+    warnings.filterwarnings("ignore", message="Sparse")
+    torch.set_num_threads(args.threads)
+    gen = torch.Generator().manual_seed(0)
+    n_items, d, k, levels, c = 12_101, 64, 256, 3, CE_CHUNK
+    h_hid, h_sid = torch.randn(c, d, generator=gen) * 0.1, torch.randn(c, d, generator=gen) * 0.1
+    hid_table, code_tables = torch.randn(n_items, d, generator=gen) * 0.1, torch.randn(levels * k, d, generator=gen) * 0.1
+    codes = torch.stack([torch.randint(0, k, (n_items,), generator=gen) + l * k for l in range(levels)], 1)  # (I, L)
+    targets = torch.randint(0, n_items, (c,), generator=gen)
+    wide_h = torch.cat([h_hid, h_sid], 1)
+    wide_table = torch.cat([hid_table, code_tables[codes].mean(1)], 1)  # (I, 2d) = [e_H; e_S]
+    gather = torch.sparse_coo_tensor(  # (L*K, I): 1/L where item i has code row r
+        torch.stack([codes.T.reshape(-1), torch.arange(n_items).repeat(levels)]),
+        torch.full((levels * n_items,), 1.0 / levels),
+        (levels * k, n_items),
+    ).coalesce()
+    per_code, per_item = gather.to_sparse_csr(), gather.t().coalesce().to_sparse_csr()
+
+    def dense(h, table):
+        rows = torch.arange(c)
+        logits = h @ table.T
+        target_logit = logits[rows, targets]
+        top = logits.amax(1, keepdim=True)
+        e = logits.sub_(top).exp_()
+        z = e.sum(1, keepdim=True)
+        loss = (top + z.log()).squeeze(1).sub(target_logit).sum()
+        grad = e.div_(z)
+        grad[rows, targets] -= 1.0
+        return loss, grad @ table, torch.zeros_like(table).addmm_(grad.T, h)
+
+    def factored(gather_logits, sum_gradient):
+        def block():
+            cols = torch.arange(c)
+            logits = gather_logits(code_tables @ h_sid.T)  # (I, chunk): items on rows
+            logits.addmm_(hid_table, h_hid.T)
+            target_logit = logits[targets, cols]
+            top = logits.amax(0, keepdim=True)
+            e = logits.sub_(top).exp_()
+            z = e.sum(0, keepdim=True)
+            loss = (top + z.log()).squeeze(0).sub(target_logit).sum()
+            grad = e.div_(z)
+            grad[targets, cols] -= 1.0
+            grad_codes = sum_gradient(grad)  # (L*K, chunk)
+            grad_h = torch.cat([grad.T @ hid_table, grad_codes.T @ code_tables], 1)
+            return loss, grad_h, torch.zeros_like(hid_table).addmm_(grad, h_hid), grad_codes @ h_sid
+
+        return block
+
+    def index_add(grad):
+        out = torch.zeros(levels * k, c)
+        for l in range(levels):
+            out.index_add_(0, codes[:, l], grad, alpha=1.0 / levels)
+        return out
+
+    sparse = factored(lambda p: torch.sparse.mm(per_item, p), lambda g: torch.sparse.mm(per_code, g))
+    bag = factored(lambda p: F.embedding_bag(codes, p, mode="mean"), index_add)
+    ref = dense(wide_h, wide_table)
+    grad_codes_ref = torch.zeros_like(code_tables)
+    for l in range(levels):
+        grad_codes_ref.index_add_(0, codes[:, l], ref[2][:, d:] / levels)
+    for fac in (sparse(), bag()):
+        for name, a, b in [
+            ("loss", ref[0], fac[0]),
+            ("state gradient", ref[1], fac[1]),
+            ("HID gradient", ref[2][:, :d], fac[2]),
+            ("code gradient", grad_codes_ref, fac[3]),
+        ]:
+            if not torch.allclose(a, b, rtol=1e-4, atol=1e-4):
+                raise SystemExit(f"a factored block differs from the 128-wide one in its {name}")
+    ways = {
+        "64-wide table (SASRec)": lambda: dense(h_hid, hid_table),
+        "128-wide [e_H; e_S] (H2Rec)": lambda: dense(wide_h, wide_table),
+        "SID half factored, sparse products": sparse,
+        "SID half factored, embedding_bag": bag,
+    }
+    times = {}
+    for way, fn in ways.items():
+        fn()
+        ts = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+        times[way] = float(np.median(ts))
+    base = times["64-wide table (SASRec)"]
+    out = {"threads": args.threads, "chunk": c, "items": n_items, "levels": levels, "codes": k, "rows": []}
+    for way, t in times.items():
+        out["rows"].append({"way": way, "ms": 1000 * t, "x_sasrec": t / base})
+        print(f"{way:36s} {1000 * t:7.2f} ms  {t / base:5.2f}x the 64-wide block")
+    return out
+
+
 def positive(text: str) -> int:
     n = int(text)
     if n < 1:
@@ -380,9 +497,16 @@ def main() -> None:
     co.add_argument(
         "--epochs", type=positive, default=1, help="epochs of steps timed, each in its own order (default: %(default)s)"
     )
+    co.add_argument(
+        "--plain-table",
+        action="store_true",
+        help="also time each H2Rec variant with its softmax over the built [e_H; e_S] table, not through the SID codes",
+    )
     dr = sub.add_parser("dropout", help="dropout forward + backward: torch's, float noise, the 16-bit draws")
     dr.add_argument("--repeats", type=int, default=200)
-    for p in (mf, pr, bs, co, dr):
+    sc = sub.add_parser("scoring", help="one softmax block: 64-wide, 128-wide and with the SID half factored")
+    sc.add_argument("--repeats", type=positive, default=50)
+    for p in (mf, pr, bs, co, dr, sc):
         p.add_argument("--threads", type=int, default=2)
     for p in (mf, pr, co):
         p.add_argument("--max-batches", type=int, default=None, help="fewer batches than one epoch (a quick look)")
@@ -397,6 +521,7 @@ def main() -> None:
         "batch-sizes": batch_sizes_cmd,
         "cost": cost_cmd,
         "dropout": dropout_cmd,
+        "scoring": scoring_cmd,
     }
     result = commands[args.cmd](args)
     RESULTS.mkdir(parents=True, exist_ok=True)

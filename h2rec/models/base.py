@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from h2rec.data.sequences import Batch
-from h2rec.models.losses import NextItemLoss
+from h2rec.models.losses import CodedItems, NextItemLoss
 from h2rec.models.objectives import NextItem
 
 NEXT_ITEM = NextItem()
@@ -96,6 +96,11 @@ class DotProductRecommender(SequentialRecommender):
         """Named auxiliary loss terms, already weighted; `states, context` = encode_sequences(batch)."""
         return {}
 
+    def coded_items(self) -> CodedItems | None:
+        """The catalogue's item vectors as parts the full softmax can score without building
+        them (`losses.CodedItems`), or None: a plain table."""
+        return None
+
     # -- shared ------------------------------------------------------------------------------
     @property
     def objective(self):
@@ -106,7 +111,7 @@ class DotProductRecommender(SequentialRecommender):
         batch = self.objective.train_batch(batch)
         states, context = self.encode_sequences(batch)
         real = batch.targets != 0  # only real positions reach the item matmul
-        terms = {"rec": self.loss(states[real], batch.targets[real], self.item_vectors)}
+        terms = {"rec": self.loss(states[real], batch.targets[real], self.item_vectors, self.coded_items)}
         terms.update(self.extra_losses(batch, states, context))
         total = torch.stack(list(terms.values())).sum()
         return total, {name: t.detach() for name, t in terms.items()}

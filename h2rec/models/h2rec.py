@@ -44,7 +44,7 @@ from h2rec.models.backbone import INIT_STD, init_weights, make_backbone
 from h2rec.models.base import DotProductRecommender
 from h2rec.models.interaction import CrossAttend, LevelGate, ParallelCrossAttend, SideBySide, SumOfViews
 from h2rec.models.items import HidTable, SidEmbedding
-from h2rec.models.losses import NextItemLoss
+from h2rec.models.losses import CodedItems, NextItemLoss
 from h2rec.models.sasrec import SASRec
 
 
@@ -123,6 +123,22 @@ class H2Rec(DotProductRecommender):
         if self.hid is None:
             return self.sid_vectors(items)
         return self.interaction.combine(self.hid_vectors(items), self.sid_vectors(items))
+
+    def coded_items(self) -> CodedItems | None:
+        """[e_H; e_S] as the HID table and each item's rows in the stacked code tables, when the
+        two views are concatenated and e_S is a mean or sum of code vectors: the full softmax
+        then scores the SID half per code (`losses.CodedSoftmaxCE`), half the cost of its
+        catalogue product."""
+        if self.hid is None or self.sid.fuse is not None or not isinstance(self.interaction, SideBySide):
+            return None
+        sizes = [emb.num_embeddings for emb in self.sid.levels]
+        offsets = torch.tensor([0, *sizes[:-1]], device=self.sid.codes.device).cumsum(0)
+        return CodedItems(
+            hid=self.hid_vectors(None),
+            codes=self.sid.codes + offsets,  # (I+1, L) rows of the stacked tables
+            code_vectors=torch.cat([emb.weight for emb in self.sid.levels]),
+            pooling=self.sid.pooling,
+        )
 
     # -- sequences ---------------------------------------------------------------------------
     def sequence_states(self, batch: Batch) -> torch.Tensor:

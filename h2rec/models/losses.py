@@ -15,6 +15,7 @@ popularity: at inference the tail is no longer outranked by popularity alone.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -27,11 +28,35 @@ LossKind = Literal["ce", "bce", "sampled_softmax"]
 CE_CHUNK = 256  # positions per logits block: (256 x I) floats stay in cache for I ~ 10^4
 
 
+@dataclass(frozen=True)
+class CodedItems:
+    """Item vectors [e_H(i); pool_l code_vectors[codes[i, l]]] kept as their parts (H2Rec's).
+
+    The SID half of every item is a mean (or sum) of L rows of a small table, so the full
+    softmax can score it per code and gather, without the (I, d) table of pooled vectors
+    (`CodedSoftmaxCE`). Row 0 of `hid` and `codes` is the padding item.
+    """
+
+    hid: torch.Tensor  # (I+1, d_h)
+    codes: torch.Tensor  # (I+1, L) rows of code_vectors
+    code_vectors: torch.Tensor  # (R, d_s) every level's code vectors, stacked
+    pooling: Literal["mean", "sum"]
+
+
 def full_softmax(
-    h: torch.Tensor, targets: torch.Tensor, item_vectors: ItemVectors, bias: torch.Tensor | None = None
+    h: torch.Tensor,
+    targets: torch.Tensor,
+    item_vectors: ItemVectors,
+    bias: torch.Tensor | None = None,
+    coded: CodedItems | None = None,
 ) -> torch.Tensor:
     """Cross-entropy over the whole catalogue (the padding item 0 is not a class); `bias` (I,)
-    is added to every row of logits (logit adjustment)."""
+    is added to every row of logits (logit adjustment). With `coded`, the same loss scored
+    through the item vectors' parts while training."""
+    if coded is not None and torch.is_grad_enabled():
+        return CodedSoftmaxCE.apply(
+            h, coded.hid[1:], coded.code_vectors, coded.codes[1:], targets - 1, CE_CHUNK, bias, coded.pooling
+        )
     table = item_vectors(None)[1:]
     if not (h.requires_grad or table.requires_grad):
         logits = h @ table.T
@@ -79,6 +104,69 @@ class ChunkedSoftmaxCE(torch.autograd.Function):
         grad_h, grad_table = ctx.saved_tensors
         scale = grad_out / max(ctx.n, 1)
         return grad_h * scale, grad_table * scale, None, None, None
+
+
+class CodedSoftmaxCE(torch.autograd.Function):
+    """`ChunkedSoftmaxCE` of h = [h_H; h_S] against [hid; pooled code vectors], the SID half
+    scored per code.
+
+    <h_S, mean_l C[c_l(i)]> = mean_l (C @ h_S)[c_l(i)]: one (R, chunk) product scores every
+    code vector, and `embedding_bag` gathers and pools each item's L scores, instead of a
+    d_s-deep product over the catalogue (the costliest part of H2Rec's step: its item vectors
+    are twice SASRec's width). The logits' gradient goes back per code with `index_add_`. The
+    blocks hold items on rows, (I, chunk), the layout `embedding_bag` writes.
+    """
+
+    @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+    def forward(
+        ctx,
+        h: torch.Tensor,
+        hid: torch.Tensor,
+        code_vectors: torch.Tensor,
+        codes: torch.Tensor,
+        targets: torch.Tensor,
+        chunk: int,
+        bias: torch.Tensor | None,
+        pooling: str,
+    ) -> torch.Tensor:
+        d_h, n_levels = hid.shape[1], codes.shape[1]
+        weight = 1.0 / n_levels if pooling == "mean" else 1.0
+        grad_h, grad_hid, grad_codes = torch.empty_like(h), torch.zeros_like(hid), torch.zeros_like(code_vectors)
+        total = torch.zeros((), dtype=torch.float64, device=h.device)
+        for s in range(0, len(h), chunk):
+            hs, ts = h[s : s + chunk], targets[s : s + chunk]
+            h_hid, h_sid = hs[:, :d_h], hs[:, d_h:]
+            cols = torch.arange(len(ts), device=h.device)
+            per_code = code_vectors @ h_sid.T  # (R, n): every code vector against every state
+            logits = F.embedding_bag(codes, per_code, mode=pooling)  # (I, n), the SID half
+            logits.addmm_(hid, h_hid.T)  # ... plus the HID half
+            if bias is not None:
+                logits.add_(bias[:, None])
+            target_logit = logits[ts, cols]
+            top = logits.amax(0, keepdim=True)
+            e = logits.sub_(top).exp_()
+            z = e.sum(0, keepdim=True)
+            total += (top + z.log()).squeeze(0).sub(target_logit).sum().double()
+            grad = e.div_(z)  # softmax over the items of each column
+            grad[ts, cols] -= 1.0
+            grad_per_code = torch.zeros_like(per_code)  # (R, n): each item's gradient, summed per code
+            for level in range(n_levels):
+                grad_per_code.index_add_(0, codes[:, level], grad, alpha=weight)
+            grad_h[s : s + chunk, :d_h] = grad.T @ hid
+            grad_h[s : s + chunk, d_h:] = grad_per_code.T @ code_vectors
+            grad_hid.addmm_(grad, h_hid)
+            grad_codes.addmm_(grad_per_code, h_sid)
+        ctx.save_for_backward(grad_h, grad_hid, grad_codes)
+        ctx.n = len(h)
+        return (total / max(len(h), 1)).to(h.dtype)
+
+    @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
+    def backward(ctx, grad_out: torch.Tensor):
+        grad_h, grad_hid, grad_codes = ctx.saved_tensors
+        scale = grad_out / max(ctx.n, 1)
+        return grad_h * scale, grad_hid * scale, grad_codes * scale, None, None, None, None, None
 
 
 def bce_sampled(h: torch.Tensor, targets: torch.Tensor, item_vectors: ItemVectors, n_items: int, n_neg: int) -> torch.Tensor:
@@ -157,10 +245,17 @@ class NextItemLoss:
             raise ValueError("logit adjustment needs train.loss ce and the items' training counts")
         self.bias = logit_adjustment * log_prior if logit_adjustment > 0 else None  # (I,)
 
-    def __call__(self, h: torch.Tensor, targets: torch.Tensor, item_vectors: ItemVectors) -> torch.Tensor:
+    def __call__(
+        self,
+        h: torch.Tensor,
+        targets: torch.Tensor,
+        item_vectors: ItemVectors,
+        coded_items: Callable[[], CodedItems | None] | None = None,
+    ) -> torch.Tensor:
+        """`coded_items`: the model's item vectors as parts, if it has them (the full softmax only)."""
         if self.kind == "ce":
             bias = None if self.bias is None else self.bias.to(device=h.device, dtype=h.dtype)
-            return full_softmax(h, targets, item_vectors, bias)
+            return full_softmax(h, targets, item_vectors, bias, coded_items() if coded_items else None)
         if self.kind == "bce":
             return bce_sampled(h, targets, item_vectors, self.n_items, self.bce_negatives)
         if self.kind == "sampled_softmax":

@@ -199,6 +199,34 @@ def test_switches_remove_parameters():
     assert torch.allclose(summed.item_vectors(), summed.hid_vectors() + summed.sid_vectors())
 
 
+@pytest.mark.parametrize(
+    "cfg, coded",
+    [
+        (H2RecConfig(), True),
+        (H2RecConfig(interaction="parallel"), True),
+        (H2RecConfig(interaction="none"), True),
+        (H2RecConfig(interaction="sum"), False),  # e_H + e_S: no SID half to score apart
+        (H2RecConfig(branches="sid"), False),
+    ],
+)
+def test_training_scores_the_sid_half_through_the_codes_with_the_same_loss_and_gradients(cfg, coded):
+    m = make(cfg).train()
+    assert (m.coded_items() is not None) == coded
+    b = batch(ROWS)
+    b.targets = torch.where(b.items != 0, (b.items % N_ITEMS) + 1, 0)
+    real = b.targets != 0
+    states = m.sequence_states(b)[real]
+    params = [p for p in m.parameters() if p.requires_grad]
+    ours = m.loss(states, b.targets[real], m.item_vectors, m.coded_items)
+    plain = m.loss(states, b.targets[real], m.item_vectors)  # the built (I, 2d) table
+    assert torch.allclose(ours, plain, atol=1e-6)
+    for g, r in zip(
+        torch.autograd.grad(ours, params, retain_graph=True, allow_unused=True),
+        torch.autograd.grad(plain, params, allow_unused=True),
+    ):
+        assert (g is None and r is None) or torch.allclose(g, r, atol=1e-6)
+
+
 def test_hid_only_is_sasrec():
     h2 = make(H2RecConfig(branches="hid"))
     sas = SASRec(N_ITEMS, BACKBONE, NextItemLoss("ce", N_ITEMS)).eval()

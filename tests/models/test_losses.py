@@ -1,7 +1,17 @@
+import pytest
 import torch
 import torch.nn.functional as F
 
-from h2rec.models.losses import CE_CHUNK, NextItemLoss, _sampled_ce, bce_sampled, full_softmax, log_prior, sampled_softmax
+from h2rec.models.losses import (
+    CE_CHUNK,
+    CodedItems,
+    NextItemLoss,
+    _sampled_ce,
+    bce_sampled,
+    full_softmax,
+    log_prior,
+    sampled_softmax,
+)
 
 torch.set_num_threads(1)
 
@@ -23,6 +33,36 @@ def test_chunked_softmax_ce_equals_torch_cross_entropy_values_and_gradients():
     assert torch.allclose(ours, ref, atol=1e-5)
     assert torch.allclose(g_h, r_h, atol=1e-6) and torch.allclose(g_t, r_t, atol=1e-6)
     assert g_t[0].abs().sum() == 0  # padding is not a class
+
+
+@pytest.mark.parametrize("pooling", ["mean", "sum"])
+def test_coded_softmax_equals_cross_entropy_over_the_built_table(pooling):
+    """Scoring the SID half per code and gathering gives the loss and every gradient of the
+    plain softmax over [hid; pooled code vectors], logit adjustment included."""
+    torch.manual_seed(0)
+    n, items, d_hid, d_sid, levels, k = 2 * CE_CHUNK + 37, 50, 8, 6, 3, 5
+    h = torch.randn(n, d_hid + d_sid, requires_grad=True)
+    hid = torch.randn(items + 1, d_hid, requires_grad=True)
+    code_vectors = torch.randn(levels * (k + 1), d_sid, requires_grad=True)  # each level: padding row + k codes
+    codes = torch.stack([torch.randint(1, k + 1, (items + 1,)) + l * (k + 1) for l in range(levels)], 1)
+    targets = torch.randint(1, items + 1, (n,))
+    bias = torch.randn(items)
+
+    def table(ids=None):
+        sid = code_vectors[codes].mean(1) if pooling == "mean" else code_vectors[codes].sum(1)
+        t = torch.cat([hid, sid], 1)
+        return t if ids is None else t[ids]
+
+    ours = full_softmax(h, targets, table, bias, CodedItems(hid, codes, code_vectors, pooling))
+    grads = torch.autograd.grad(ours * 3.0, (h, hid, code_vectors))
+    ref = F.cross_entropy(h @ table()[1:].T + bias, targets - 1)
+    ref_grads = torch.autograd.grad(ref * 3.0, (h, hid, code_vectors))
+    assert torch.allclose(ours, ref, atol=1e-5)
+    for g, r in zip(grads, ref_grads):
+        assert torch.allclose(g, r, atol=1e-6)
+    assert grads[1][0].abs().sum() == 0  # padding is not a class
+    with torch.no_grad():  # without gradients: the plain product over the built table
+        assert torch.allclose(full_softmax(h, targets, table, bias, CodedItems(hid, codes, code_vectors, pooling)), ref)
 
 
 def test_bce_ignores_negatives_equal_to_the_target():
