@@ -13,7 +13,8 @@ the level sequence S_l. Then, at every position t (all attention is causal, neve
                  `parallel` (the method's): H~ = sum_l a_l CrossAttn(S_l -> H),  S~ = CrossAttn(H -> mean_l S_l)
     u_H, u_S   = Backbone(H~), Backbone(S~)             one backbone, shared by default
 
-    score(i) = <[u_H; u_S], [e_H(i); e_S(i)]>
+    score(i) = <[u_H; u_S], [e_H(i); e_S(i)]>   (training's full softmax takes <u_S, e_S(i)> as the
+                                                 mean of u_S's products with i's code vectors: `coded_items`)
 
 Loss = L_rec + lambda_code * L_code + lambda_mask * L_mask (see `alignment.py`):
     L_code  two-way InfoNCE between the SID and HID views of the batch's distinct target items.
@@ -127,8 +128,8 @@ class H2Rec(DotProductRecommender):
     def coded_items(self) -> CodedItems | None:
         """[e_H; e_S] as the HID table and each item's rows in the stacked code tables, when the
         two views are concatenated and e_S is a mean or sum of code vectors: the full softmax
-        then scores the SID half per code (`losses.CodedSoftmaxCE`), half the cost of its
-        catalogue product."""
+        then scores the SID half per code (`losses.CodedSoftmaxCE`) instead of through a
+        catalogue-wide product as deep as the SID vectors."""
         if self.hid is None or self.sid.fuse is not None or not isinstance(self.interaction, SideBySide):
             return None
         sizes = [emb.num_embeddings for emb in self.sid.levels]
