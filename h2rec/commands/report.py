@@ -125,6 +125,7 @@ SIDE_SWEEPS = {
             "text_init_la025_select_balanced_gpu": "text_init_la025_gpu",
             "naive_sum_tuned_la025": "naive_sum_tuned",
             "naive_sum_tuned_la035": "naive_sum_tuned",
+            "naive_sum_tuned_la025_h128": "naive_sum_tuned_la025",
         },
     ),
     "windows": (
@@ -160,6 +161,7 @@ LABELS = {
     "text_init_la025_tuned": "H2Rec from the text, logit adjustment 0.25, tuned on Scientific (the pipeline default)",
     "default_no_mask": "the pipeline default without L_mask",
     "pipeline_default": "the pipeline default (params.yaml `train`), rerun",
+    "pipeline_default_coded": "the pipeline default, rerun with the softmax scored through the SID codes",
     "parallel_routing": "H2Rec, the method's parallel routing",
     "soft_mask": "H2Rec, the method's L_mask (soft targets on u_S)",
     "soft_mask_detached": "H2Rec, the method's L_mask, masked pass only",
@@ -177,6 +179,7 @@ LABELS = {
     "naive_sum_tuned": "naive SID+HID sum, tuned on the dataset itself",
     "naive_sum_tuned_la025": "naive SID+HID sum, tuned on the dataset itself, logit adjustment 0.25",
     "naive_sum_tuned_la035": "naive SID+HID sum, tuned on the dataset itself, logit adjustment 0.35",
+    "naive_sum_tuned_la025_h128": "naive SID+HID sum, tuned on the dataset itself, logit adjustment 0.25, hidden 128",
     "sid_only": "SID branch only",
     "hid_only": "HID branch only",
     "separate_backbone": "separate backbones",
