@@ -528,6 +528,8 @@ def main() -> None:
     if args.cmd == "cost":  # cost-<dataset>.json for bench/cost_parts.yaml, <grid>-<dataset>.json for another grid
         grid = Path(args.grid).stem
         name = f"cost-{args.dataset}" if grid == "cost_parts" else f"{grid}-{args.dataset}"
+    elif args.cmd == "scoring":  # one file per thread count: training runs one thread a worker
+        name = f"scoring-{args.threads}threads"
     else:
         name = f"profile-{args.model}" if args.cmd == "profile" else args.cmd
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
