@@ -14,7 +14,7 @@ the level sequence S_l. Then, at every position t (all attention is causal, neve
     u_H, u_S   = Backbone(H~), Backbone(S~)             one backbone, shared by default
 
     score(i) = <[u_H; u_S], [e_H(i); e_S(i)]>   (training's full softmax takes <u_S, e_S(i)> as the
-                                                 mean of u_S's products with i's code vectors: `coded_items`)
+                                                 mean (or sum) of u_S's products with i's code vectors: `coded_items`)
 
 Loss = L_rec + lambda_code * L_code + lambda_mask * L_mask (see `alignment.py`):
     L_code  two-way InfoNCE between the SID and HID views of the batch's distinct target items.
@@ -130,7 +130,8 @@ class H2Rec(DotProductRecommender):
         two views are concatenated and e_S is a mean or sum of code vectors: the full softmax
         then scores the SID half per code (`losses.CodedSoftmaxCE`) instead of through a
         catalogue-wide product as deep as the SID vectors."""
-        if self.hid is None or self.sid.fuse is not None or not isinstance(self.interaction, SideBySide):
+        concatenated = type(self.interaction).combine is SideBySide.combine
+        if self.hid is None or self.sid.pooling not in ("mean", "sum") or not concatenated:
             return None
         sizes = [emb.num_embeddings for emb in self.sid.levels]
         offsets = torch.tensor([0, *sizes[:-1]], device=self.sid.codes.device).cumsum(0)

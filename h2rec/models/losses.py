@@ -53,7 +53,8 @@ def full_softmax(
     """Cross-entropy over the whole catalogue (the padding item 0 is not a class); `bias` (I,)
     is added to every row of logits (logit adjustment). With `coded`, the same loss scored
     through the item vectors' parts while training."""
-    if coded is not None and torch.is_grad_enabled():
+    needs_grad = coded is not None and (h.requires_grad or coded.hid.requires_grad or coded.code_vectors.requires_grad)
+    if coded is not None and torch.is_grad_enabled() and needs_grad:
         return CodedSoftmaxCE.apply(
             h, coded.hid[1:], coded.code_vectors, coded.codes[1:], targets - 1, CE_CHUNK, bias, coded.pooling
         )
@@ -150,7 +151,8 @@ class CodedSoftmaxCE(torch.autograd.Function):
             total += (top + z.log()).squeeze(0).sub(target_logit).sum().double()
             grad = e.div_(z)  # softmax over the items of each column
             grad[ts, cols] -= 1.0
-            grad_per_code = torch.zeros_like(per_code)  # (R, n): each item's gradient, summed per code
+            grad_per_code = per_code.zero_()  # (R, n), reused: each item's gradient, summed per code
+            # (index_add_ uses atomic adds on CUDA: GPU reruns differ at float rounding)
             for level in range(n_levels):
                 grad_per_code.index_add_(0, codes[:, level], grad, alpha=weight)
             grad_h[s : s + chunk, :d_h] = grad.T @ hid

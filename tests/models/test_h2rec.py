@@ -207,10 +207,29 @@ def test_switches_remove_parameters():
         (H2RecConfig(interaction="none"), True),
         (H2RecConfig(interaction="sum"), False),  # e_H + e_S: no SID half to score apart
         (H2RecConfig(branches="sid"), False),
+        ("sum pooling, unequal levels, frozen rows", True),
+        ("concat pooling", False),
     ],
 )
 def test_training_scores_the_sid_half_through_the_codes_with_the_same_loss_and_gradients(cfg, coded):
-    m = make(cfg).train()
+    if isinstance(cfg, str):  # unequal cardinalities catch wrong level offsets; frozen rows must stay untrained
+        cards = [4, 6, 3]
+        torch.manual_seed(0)
+        pooling = "sum" if cfg.startswith("sum") else "concat"
+        count = np.ones(N_ITEMS + 1)
+        count[[0, 5, 7]] = 0
+        m = make_h2rec(
+            N_ITEMS,
+            random_codes(N_ITEMS, cards),
+            cards,
+            BACKBONE,
+            H2RecConfig(),
+            NextItemLoss("ce", N_ITEMS),
+            pooling=pooling,
+            train_count=count,
+        ).train()
+    else:
+        m = make(cfg).train()
     assert (m.coded_items() is not None) == coded
     b = batch(ROWS)
     b.targets = torch.where(b.items != 0, (b.items % N_ITEMS) + 1, 0)
