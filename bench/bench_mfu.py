@@ -361,7 +361,8 @@ def dropout_cmd(args: argparse.Namespace) -> dict:
 
 
 def scoring_cmd(args: argparse.Namespace) -> dict:
-    """One block of the full-softmax cross-entropy (`ChunkedSoftmaxCE`: logits, softmax, the
+    """One block of the full-softmax cross-entropy (standalone copies of what `ChunkedSoftmaxCE`
+    and `CodedSoftmaxCE` do per block: logits, softmax, the
     gradients for the states and the item vectors) over Beauty's catalogue, three ways:
     SASRec's 64-wide item table, H2Rec's 128-wide [e_H; e_S], and the same H2Rec logits with
     the SID half factored through the code tables. e_S(i) is the mean of L code vectors, so
@@ -395,30 +396,26 @@ def scoring_cmd(args: argparse.Namespace) -> dict:
     ).coalesce()
     per_code, per_item = gather.to_sparse_csr(), gather.t().coalesce().to_sparse_csr()
 
-    def dense(h, table):
-        rows = torch.arange(c)
-        logits = h @ table.T
-        target_logit = logits[rows, targets]
-        top = logits.amax(1, keepdim=True)
+    def softmax_ce(logits, at, dim):
+        """Summed cross-entropy over `dim` of logits, targets at index `at`; (loss, softmax - onehot)."""
+        target_logit = logits[at]
+        top = logits.amax(dim, keepdim=True)
         e = logits.sub_(top).exp_()
-        z = e.sum(1, keepdim=True)
-        loss = (top + z.log()).squeeze(1).sub(target_logit).sum()
+        z = e.sum(dim, keepdim=True)
+        loss = (top + z.log()).squeeze(dim).sub(target_logit).sum()
         grad = e.div_(z)
-        grad[rows, targets] -= 1.0
+        grad[at] -= 1.0
+        return loss, grad
+
+    def dense(h, table):
+        loss, grad = softmax_ce(h @ table.T, (torch.arange(c), targets), 1)
         return loss, grad @ table, torch.zeros_like(table).addmm_(grad.T, h)
 
     def factored(gather_logits, sum_gradient):
         def block():
-            cols = torch.arange(c)
             logits = gather_logits(code_tables @ h_sid.T)  # (I, chunk): items on rows
             logits.addmm_(hid_table, h_hid.T)
-            target_logit = logits[targets, cols]
-            top = logits.amax(0, keepdim=True)
-            e = logits.sub_(top).exp_()
-            z = e.sum(0, keepdim=True)
-            loss = (top + z.log()).squeeze(0).sub(target_logit).sum()
-            grad = e.div_(z)
-            grad[targets, cols] -= 1.0
+            loss, grad = softmax_ce(logits, (targets, torch.arange(c)), 0)
             grad_codes = sum_gradient(grad)  # (L*K, chunk)
             grad_h = torch.cat([grad.T @ hid_table, grad_codes.T @ code_tables], 1)
             return loss, grad_h, torch.zeros_like(hid_table).addmm_(grad, h_hid), grad_codes @ h_sid
