@@ -53,8 +53,11 @@ def full_softmax(
     """Cross-entropy over the whole catalogue (the padding item 0 is not a class); `bias` (I,)
     is added to every row of logits (logit adjustment). With `coded`, the same loss scored
     through the item vectors' parts while training."""
-    needs_grad = coded is not None and (h.requires_grad or coded.hid.requires_grad or coded.code_vectors.requires_grad)
-    if coded is not None and torch.is_grad_enabled() and needs_grad:
+    if (
+        coded is not None
+        and torch.is_grad_enabled()
+        and (h.requires_grad or coded.hid.requires_grad or coded.code_vectors.requires_grad)
+    ):
         return CodedSoftmaxCE.apply(
             h, coded.hid[1:], coded.code_vectors, coded.codes[1:], targets - 1, CE_CHUNK, bias, coded.pooling
         )
@@ -63,6 +66,29 @@ def full_softmax(
         logits = h @ table.T
         return F.cross_entropy(logits if bias is None else logits + bias, targets - 1)
     return ChunkedSoftmaxCE.apply(h, table, targets - 1, CE_CHUNK, bias)
+
+
+def softmax_minus_onehot_(
+    logits: torch.Tensor, at: tuple[torch.Tensor, torch.Tensor], dim: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One block of logits, classes along `dim`, targets at the index pair `at`: (summed
+    cross-entropy, softmax - onehot). The gradient is written into `logits` itself: no second
+    block-sized buffer."""
+    target_logit = logits[at]
+    top = logits.amax(dim, keepdim=True)
+    e = logits.sub_(top).exp_()
+    z = e.sum(dim, keepdim=True)
+    loss = (top + z.log()).squeeze(dim).sub(target_logit).sum()
+    grad = e.div_(z)
+    grad[at] -= 1.0
+    return loss, grad
+
+
+def scaled_saved_gradients(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The backward of a loss whose input gradients its forward already saved, summed over
+    `ctx.n` positions: each scaled to the mean and by the upstream gradient."""
+    scale = grad_out / max(ctx.n, 1)
+    return tuple(g * scale for g in ctx.saved_tensors)
 
 
 class ChunkedSoftmaxCE(torch.autograd.Function):
@@ -86,13 +112,8 @@ class ChunkedSoftmaxCE(torch.autograd.Function):
             hs, ts = h[s : s + chunk], targets[s : s + chunk]
             rows = torch.arange(len(ts), device=h.device)
             logits = hs @ table.T if bias is None else torch.addmm(bias, hs, table.T)
-            target_logit = logits[rows, ts]
-            top = logits.amax(1, keepdim=True)
-            e = logits.sub_(top).exp_()  # in place: no second (chunk, I) buffer
-            z = e.sum(1, keepdim=True)
-            total += (top + z.log()).squeeze(1).sub(target_logit).sum().double()
-            grad = e.div_(z)  # softmax
-            grad[rows, ts] -= 1.0
+            loss, grad = softmax_minus_onehot_(logits, (rows, ts), 1)
+            total += loss.double()
             torch.mm(grad, table, out=grad_h[s : s + chunk])
             grad_table.addmm_(grad.T, hs)
         ctx.save_for_backward(grad_h, grad_table)
@@ -102,9 +123,7 @@ class ChunkedSoftmaxCE(torch.autograd.Function):
     @staticmethod
     @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, grad_out: torch.Tensor):
-        grad_h, grad_table = ctx.saved_tensors
-        scale = grad_out / max(ctx.n, 1)
-        return grad_h * scale, grad_table * scale, None, None, None
+        return (*scaled_saved_gradients(ctx, grad_out), None, None, None)
 
 
 class CodedSoftmaxCE(torch.autograd.Function):
@@ -144,13 +163,8 @@ class CodedSoftmaxCE(torch.autograd.Function):
             logits.addmm_(hid, h_hid.T)  # ... plus the HID half
             if bias is not None:
                 logits.add_(bias[:, None])
-            target_logit = logits[ts, cols]
-            top = logits.amax(0, keepdim=True)
-            e = logits.sub_(top).exp_()
-            z = e.sum(0, keepdim=True)
-            total += (top + z.log()).squeeze(0).sub(target_logit).sum().double()
-            grad = e.div_(z)  # softmax over the items of each column
-            grad[ts, cols] -= 1.0
+            loss, grad = softmax_minus_onehot_(logits, (ts, cols), 0)  # softmax over the items of each column
+            total += loss.double()
             grad_per_code = per_code.zero_()  # (R, n), reused: each item's gradient, summed per code
             # (index_add_ uses atomic adds on CUDA: GPU reruns differ at float rounding)
             for level in range(n_levels):
@@ -166,9 +180,7 @@ class CodedSoftmaxCE(torch.autograd.Function):
     @staticmethod
     @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, grad_out: torch.Tensor):
-        grad_h, grad_hid, grad_codes = ctx.saved_tensors
-        scale = grad_out / max(ctx.n, 1)
-        return grad_h * scale, grad_hid * scale, grad_codes * scale, None, None, None, None, None
+        return (*scaled_saved_gradients(ctx, grad_out), None, None, None, None, None)
 
 
 def bce_sampled(h: torch.Tensor, targets: torch.Tensor, item_vectors: ItemVectors, n_items: int, n_neg: int) -> torch.Tensor:
