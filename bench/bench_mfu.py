@@ -8,7 +8,7 @@ and where an epoch's time goes.
     python bench/bench_mfu.py plot                        # ... drawn into docs/figures/
     python bench/bench_mfu.py cost --grid experiments/fidelity.yaml --threads 2   # step time vs SASRec
     python bench/bench_mfu.py dropout --threads 2           # the dropout masks, three ways
-    python bench/bench_mfu.py scoring --threads 2           # the softmax block: 64-wide, 128-wide, SID half factored
+    python bench/bench_mfu.py scoring --threads 2           # the softmax block: 64-wide, 128-wide, SID half through the codes
 
 All on the prepared Amazon Beauty split of bench/workspace.py (the pipeline's own stages). FLOPs of a training step are
 counted by torch's own `torch.utils.flop_counter.FlopCounterMode` (forward + backward of
@@ -361,23 +361,19 @@ def dropout_cmd(args: argparse.Namespace) -> dict:
 
 
 def scoring_cmd(args: argparse.Namespace) -> dict:
-    """One block of the full-softmax cross-entropy (standalone copies of what `ChunkedSoftmaxCE`
-    and `CodedSoftmaxCE` do per block: logits, softmax, the
-    gradients for the states and the item vectors) over Beauty's catalogue, three ways:
-    SASRec's 64-wide item table, H2Rec's 128-wide [e_H; e_S], and the same H2Rec logits with
-    the SID half factored through the code tables. e_S(i) is the mean of L code vectors, so
-    <u_S, e_S(i)> = mean_l P_l[c_l(i)] with P_l = u_S @ E_l^T (chunk x K): a (chunk x L*K)
-    product, then a sparse (I x L*K) matrix of the items' codes gathers the catalogue's logits;
-    the backward sums the logits' gradient back per code with its transpose; or the gather as
-    `embedding_bag` (mean of the L rows of P^T an item's codes pick) and the sum as
-    `index_add_`. Same values as the 128-wide block (checked); random codes of Beauty's
-    cardinalities."""
+    """One block of the full-softmax cross-entropy (logits, softmax, the gradients for the
+    states and the item vectors: a forward of the training losses, which compute their
+    gradients there) over Beauty's catalogue: SASRec's 64-wide item table and H2Rec's built
+    128-wide [e_H; e_S] (`ChunkedSoftmaxCE`), the same H2Rec logits with the SID half scored
+    through the codes (`CodedSoftmaxCE`: per-code scores gathered by `embedding_bag`, gradients
+    summed back per code by `index_add_`), and that gather and sum as sparse products instead
+    (a sparse (I x L*K) matrix of the items' codes and its transpose; checked against
+    `CodedSoftmaxCE`). Random codes of Beauty's cardinalities."""
     import warnings
 
     import torch
-    import torch.nn.functional as F
 
-    from h2rec.models.losses import CE_CHUNK
+    from h2rec.models.losses import CE_CHUNK, ChunkedSoftmaxCE, CodedSoftmaxCE, softmax_minus_onehot_
 
     warnings.filterwarnings("ignore", message="Sparse")
     torch.set_num_threads(args.threads)
@@ -396,58 +392,33 @@ def scoring_cmd(args: argparse.Namespace) -> dict:
     ).coalesce()
     per_code, per_item = gather.to_sparse_csr(), gather.t().coalesce().to_sparse_csr()
 
-    def softmax_ce(logits, at, dim):
-        """Summed cross-entropy over `dim` of logits, targets at index `at`; (loss, softmax - onehot)."""
-        target_logit = logits[at]
-        top = logits.amax(dim, keepdim=True)
-        e = logits.sub_(top).exp_()
-        z = e.sum(dim, keepdim=True)
-        loss = (top + z.log()).squeeze(dim).sub(target_logit).sum()
-        grad = e.div_(z)
-        grad[at] -= 1.0
-        return loss, grad
+    def sparse():
+        """`CodedSoftmaxCE`'s block with the gather and the per-code sum as sparse products;
+        (summed loss, gradients for the states, the HID table and the code tables)."""
+        logits = torch.sparse.mm(per_item, code_tables @ h_sid.T)  # (I, chunk): items on rows
+        logits.addmm_(hid_table, h_hid.T)
+        loss, grad = softmax_minus_onehot_(logits, (targets, torch.arange(c)), 0)
+        grad_codes = torch.sparse.mm(per_code, grad)  # (L*K, chunk)
+        grad_h = torch.cat([grad.T @ hid_table, grad_codes.T @ code_tables], 1)
+        return loss, grad_h, torch.zeros_like(hid_table).addmm_(grad, h_hid), grad_codes @ h_sid
 
-    def dense(h, table):
-        loss, grad = softmax_ce(h @ table.T, (torch.arange(c), targets), 1)
-        return loss, grad @ table, torch.zeros_like(table).addmm_(grad.T, h)
+    def coded(*inputs):
+        return CodedSoftmaxCE.apply(*inputs, codes, targets, c, None, "mean")
 
-    def factored(gather_logits, sum_gradient):
-        def block():
-            logits = gather_logits(code_tables @ h_sid.T)  # (I, chunk): items on rows
-            logits.addmm_(hid_table, h_hid.T)
-            loss, grad = softmax_ce(logits, (targets, torch.arange(c)), 0)
-            grad_codes = sum_gradient(grad)  # (L*K, chunk)
-            grad_h = torch.cat([grad.T @ hid_table, grad_codes.T @ code_tables], 1)
-            return loss, grad_h, torch.zeros_like(hid_table).addmm_(grad, h_hid), grad_codes @ h_sid
-
-        return block
-
-    def index_add(grad):
-        out = torch.zeros(levels * k, c)
-        for l in range(levels):
-            out.index_add_(0, codes[:, l], grad, alpha=1.0 / levels)
-        return out
-
-    sparse = factored(lambda p: torch.sparse.mm(per_item, p), lambda g: torch.sparse.mm(per_code, g))
-    bag = factored(lambda p: F.embedding_bag(codes, p, mode="mean"), index_add)
-    ref = dense(wide_h, wide_table)
-    grad_codes_ref = torch.zeros_like(code_tables)
-    for l in range(levels):
-        grad_codes_ref.index_add_(0, codes[:, l], ref[2][:, d:] / levels)
-    for fac in (sparse(), bag()):
-        for name, a, b in [
-            ("loss", ref[0], fac[0]),
-            ("state gradient", ref[1], fac[1]),
-            ("HID gradient", ref[2][:, :d], fac[2]),
-            ("code gradient", grad_codes_ref, fac[3]),
-        ]:
-            if not torch.allclose(a, b, rtol=1e-4, atol=1e-4):
-                raise SystemExit(f"a factored block differs from the 128-wide one in its {name}")
+    leaves = [t.clone().requires_grad_(True) for t in (wide_h, hid_table, code_tables)]
+    loss = coded(*leaves)
+    for name, a, b in zip(
+        ["loss", "state gradient", "HID gradient", "code gradient"],
+        [loss, *torch.autograd.grad(loss, leaves)],
+        [x / c for x in sparse()],  # the losses are means over the chunk's positions
+    ):
+        if not torch.allclose(a, b, rtol=1e-4, atol=1e-6):
+            raise SystemExit(f"the sparse block differs from CodedSoftmaxCE in its {name}")
     ways = {
-        "64-wide table (SASRec)": lambda: dense(h_hid, hid_table),
-        "128-wide [e_H; e_S] (H2Rec)": lambda: dense(wide_h, wide_table),
+        "64-wide table (SASRec)": lambda: ChunkedSoftmaxCE.apply(h_hid, hid_table, targets, c),
+        "128-wide [e_H; e_S] (H2Rec)": lambda: ChunkedSoftmaxCE.apply(wide_h, wide_table, targets, c),
         "SID half factored, sparse products": sparse,
-        "SID half factored, embedding_bag": bag,
+        "SID half factored, embedding_bag": lambda: coded(wide_h, hid_table, code_tables),
     }
     times = {}
     for way, fn in ways.items():
